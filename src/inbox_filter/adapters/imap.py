@@ -1,0 +1,412 @@
+"""IMAP edge: connect, find folders, read-only incremental fetch (imapclient).
+
+Rules this module keeps (see docs/reliability.md):
+- TLS is verified with the system store (or the configured CA file); STARTTLS that
+  the server does not offer is an error, never a silent plaintext session.
+- Every socket has a timeout; every connection is closed (context manager).
+- Folders are EXAMINEd (read-only) and fetched with BODY.PEEK only (RFC 3501
+  §6.4.5), so reading never sets \\Seen.
+- imapclient and socket errors are mapped to our own hierarchy here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+
+from ..config import AccountSettings
+from ..core.features import HEADER_FIELDS, TEXT_LIMIT, TextPart, find_text_part
+from ..errors import AuthError, ConnectError, FolderError, ImapError, TlsError
+from .secrets import Secret
+
+log = logging.getLogger(__name__)
+
+HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(f.upper() for f in HEADER_FIELDS))
+META_ITEMS = ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE")
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """What EXAMINE told us about a folder."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+    highestmodseq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    name: str
+    delimiter: str
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    """The folders the tool uses, and what could not be found."""
+
+    inbox: str
+    sent: tuple[str, ...]
+    drafts: str | None
+    junk: str | None
+    how: dict[str, str] = field(default_factory=dict)  # role -> "SPECIAL-USE" | "config"
+    problems: dict[str, str] = field(default_factory=dict)  # role -> what is wrong + fix
+
+    def require(self, *roles: str) -> None:
+        """Raise FolderError naming the first missing role among ``roles``."""
+        for role in roles:
+            if role in self.problems:
+                raise FolderError(self.problems[role])
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedHeader:
+    uid: int
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    size: int
+    header: bytes
+    text_part: TextPart | None
+
+
+def _decode_folder(name: Any) -> str:
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+
+
+def _flags(raw: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(
+        sorted(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in raw)
+    )
+
+
+def make_ssl_context(account: AccountSettings) -> ssl.SSLContext:
+    """Verifying context: the system store, or only the configured CA file."""
+    if account.ca_file is not None:
+        ctx = ssl.create_default_context(cafile=str(account.ca_file))
+    else:
+        ctx = ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def _where(account: AccountSettings) -> str:
+    return f"{account.host}:{account.port}"
+
+
+def map_error(exc: BaseException, account: AccountSettings, during: str) -> ImapError:
+    """Translate a library/socket exception into ours, with the fix."""
+    where = _where(account)
+    if isinstance(exc, ImapError):
+        return exc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TlsError(
+            f"the TLS certificate of {where} could not be verified: "
+            f"{exc.verify_message or exc.reason}",
+            f"if the server uses a private CA, set ca_file in [accounts.{account.name}]; "
+            "check that host matches the certificate",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TlsError(
+            f"TLS with {where} failed while {during}: {exc.reason or exc}",
+            'check port and security: 993 is "tls", 143 is "starttls"',
+        )
+    if isinstance(exc, socket.gaierror):
+        return ConnectError(
+            f"cannot resolve the host name {account.host!r}: {exc.strerror}",
+            "check host in the config and your network/DNS",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(
+            f"{where} refused the connection",
+            "check host and port, and that the server is running",
+        )
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return ConnectError(
+            f"{where} did not answer within {account.timeout:g} s while {during}",
+            "check the network; raise timeout in the account's config if the link is slow",
+        )
+    if isinstance(exc, imapclient.exceptions.LoginError):
+        return AuthError(
+            f"the server {where} refused the login for {account.username!r}",
+            "check username and password (some providers need an app password)",
+        )
+    if isinstance(exc, imapclient.exceptions.IMAPClientAbortError):
+        return ConnectError(f"the connection to {where} broke while {during}: {exc}")
+    if isinstance(exc, imapclient.exceptions.IMAPClientError):
+        return ImapError(f"the server {where} answered an error while {during}: {exc}")
+    if isinstance(exc, OSError):
+        return ConnectError(
+            f"network error with {where} while {during}: {exc.strerror or exc}",
+            "check the network and that the server is running",
+        )
+    return ImapError(f"unexpected error with {where} while {during}: {exc!r}")
+
+
+class ImapSession:
+    """One logged-in connection. Use :func:`connect`; always closed on exit."""
+
+    def __init__(self, account: AccountSettings, client: imapclient.IMAPClient) -> None:
+        self.account = account
+        self.client = client
+        self.capabilities: frozenset[str] = frozenset(
+            c.decode("ascii", "replace").upper() for c in client.capabilities()
+        )
+        self.condstore = False
+        self.tls_version: str | None = None
+        self.cipher: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> ImapSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # noqa: BLE001 - closing must never raise
+            with contextlib.suppress(Exception):
+                self.client.shutdown()
+
+    def _call(self, during: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+            raise map_error(exc, self.account, during) from exc
+
+    def has(self, capability: str) -> bool:
+        return capability.upper() in self.capabilities
+
+    # ------------------------------------------------------------------ folders
+    def list_folders(self) -> list[FolderInfo]:
+        rows = self._call("listing folders", self.client.list_folders)
+        out = []
+        for flags, delim, name in rows:
+            out.append(
+                FolderInfo(
+                    _decode_folder(name),
+                    _decode_folder(delim) if delim else "",
+                    frozenset(_flags(flags)),
+                )
+            )
+        return out
+
+    def resolve_folders(self) -> Folders:
+        """Find INBOX, Sent, Drafts and Junk: config first, else SPECIAL-USE (RFC 6154).
+
+        Several ``\\Sent`` folders are all returned. Nothing is guessed from names:
+        a missing role is reported in ``problems`` with the fix.
+        """
+        cfg = self.account.folders
+        folders = self.list_folders()
+        names = {f.name for f in folders}
+        by_flag: dict[str, list[str]] = {}
+        for f in folders:
+            for flag in f.flags:
+                by_flag.setdefault(flag.lower(), []).append(f.name)
+        problems: dict[str, str] = {}
+        how: dict[str, str] = {}
+        listing = ", ".join(sorted(names)) or "none"
+        sec = f"[accounts.{self.account.name}.folders]"
+
+        def configured(role: str, name: str) -> str | None:
+            if name in names or (role == "inbox" and name.upper() == "INBOX"):
+                how[role] = "config"
+                return name
+            problems[role] = (
+                f"the configured {role} folder {name!r} does not exist "
+                f"(the server has: {listing}); fix {role} in {sec}"
+            )
+            return None
+
+        inbox = configured("inbox", cfg.inbox) or cfg.inbox
+        if cfg.sent:
+            sent = tuple(n for n in (configured("sent", s) for s in cfg.sent) if n)
+        else:
+            sent = tuple(by_flag.get("\\sent", ()))
+            if sent:
+                how["sent"] = "SPECIAL-USE"
+            else:
+                problems["sent"] = (
+                    "no Sent folder: the server marks none with \\Sent (SPECIAL-USE) "
+                    f"and none is configured (the server has: {listing}); "
+                    f'set sent = ["..."] in {sec}'
+                )
+
+        def special(role: str, flag: str, name: str | None) -> str | None:
+            if name:
+                return configured(role, name)
+            found = by_flag.get(flag.lower(), [])
+            if found:
+                how[role] = "SPECIAL-USE"
+                return found[0]
+            problems[role] = (
+                f"no {role.capitalize()} folder: the server marks none with "
+                f"{flag} (SPECIAL-USE) and none is configured "
+                f'(the server has: {listing}); set {role} = "..." in {sec}'
+            )
+            return None
+
+        drafts = special("drafts", "\\Drafts", cfg.drafts)
+        junk = special("junk", "\\Junk", cfg.junk)
+        return Folders(inbox, sent, drafts, junk, how, problems)
+
+    # ------------------------------------------------------------------ reading
+    def examine(self, folder: str) -> FolderStatus:
+        """Select read-only (EXAMINE): reading can never change the folder."""
+        resp = self._call(f"opening {folder!r}", self.client.select_folder, folder, readonly=True)
+        if not resp.get(b"READ-ONLY", True) and resp.get(b"READ-WRITE"):
+            # Defensive: we asked for EXAMINE; refuse to continue in read-write mode.
+            raise ImapError(f"the server opened {folder!r} read-write although we asked read-only")
+        hms = resp.get(b"HIGHESTMODSEQ")
+        if isinstance(hms, (list, tuple)):
+            hms = hms[0] if hms else None
+        uidnext = resp.get(b"UIDNEXT")
+        return FolderStatus(
+            name=folder,
+            uidvalidity=int(resp[b"UIDVALIDITY"]),
+            uidnext=int(uidnext) if uidnext is not None else None,
+            exists=int(resp.get(b"EXISTS", 0)),
+            highestmodseq=int(hms) if hms is not None and self.condstore else None,
+        )
+
+    def enable_condstore(self) -> bool:
+        """ENABLE CONDSTORE (RFC 7162 §3.1) where offered, so EXAMINE reports HIGHESTMODSEQ."""
+        if self.has("CONDSTORE"):
+            if self.has("ENABLE"):
+                try:
+                    self._call("enabling CONDSTORE", self.client.enable, "CONDSTORE")
+                except ImapError as exc:
+                    log.info("CONDSTORE could not be enabled (%s); using flag sweeps", exc)
+                    return False
+            self.condstore = True
+        return self.condstore
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs greater than ``last_uid`` (``n:*`` always matches the last message)."""
+        found = self._call(
+            "searching for new mail", self.client.search, ["UID", f"{last_uid + 1}:*"]
+        )
+        return sorted(u for u in found if u > last_uid)
+
+    def all_uids(self) -> list[int]:
+        return sorted(self._call("listing messages", self.client.search, ["ALL"]))
+
+    def fetch_headers(self, uids: Sequence[int]) -> Iterator[FetchedHeader]:
+        """Flags, dates, size, the header fields we need and the BODYSTRUCTURE."""
+        resp = self._call(
+            "fetching headers", self.client.fetch, list(uids), [*META_ITEMS, HEADER_ITEM]
+        )
+        for uid in uids:
+            item = resp.get(uid)
+            if item is None:
+                continue  # expunged between SEARCH and FETCH
+            header = b""
+            for key, value in item.items():
+                if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
+                    header = value or b""
+            try:
+                part = find_text_part(item.get(b"BODYSTRUCTURE"))
+            except Exception as exc:  # noqa: BLE001 - odd BODYSTRUCTURE: headers still count
+                log.info("%s uid %s: unreadable BODYSTRUCTURE (%r)", self.account.name, uid, exc)
+                part = None
+            idate = item.get(b"INTERNALDATE")
+            if isinstance(idate, datetime) and idate.tzinfo is None:
+                idate = idate.replace(tzinfo=UTC)
+            yield FetchedHeader(
+                uid=uid,
+                flags=_flags(item.get(b"FLAGS", ())),
+                internal_date=idate if isinstance(idate, datetime) else None,
+                size=int(item.get(b"RFC822.SIZE") or 0),
+                header=header,
+                text_part=part,
+            )
+
+    def fetch_text(self, wanted: dict[int, TextPart]) -> dict[int, bytes]:
+        """At most TEXT_LIMIT bytes of each chosen part (BODY.PEEK[section]<0.N>).
+
+        One FETCH per distinct section, so a batch costs a handful of commands.
+        """
+        by_section: dict[str, list[int]] = {}
+        for uid, part in wanted.items():
+            by_section.setdefault(part.section, []).append(uid)
+        out: dict[int, bytes] = {}
+        for section, uids in by_section.items():
+            item = f"BODY.PEEK[{section}]<0.{TEXT_LIMIT}>"
+            resp = self._call("fetching text", self.client.fetch, uids, [item])
+            prefix = f"BODY[{section}]".encode()
+            for uid, data in resp.items():
+                for key, value in data.items():
+                    if isinstance(key, bytes) and key.startswith(prefix):
+                        out[uid] = value or b""
+        return out
+
+    def fetch_flags(
+        self, last_uid: int, changedsince: int | None = None
+    ) -> dict[int, tuple[str, ...]]:
+        """FLAGS of messages 1..last_uid; only those changed since a MODSEQ with CONDSTORE."""
+        if last_uid < 1:
+            return {}
+        modifiers = [f"CHANGEDSINCE {changedsince}"] if changedsince is not None else None
+        resp = self._call(
+            "fetching flags", self.client.fetch, f"1:{last_uid}", ["FLAGS"], modifiers
+        )
+        return {uid: _flags(d.get(b"FLAGS", ())) for uid, d in resp.items() if uid <= last_uid}
+
+
+def connect(account: AccountSettings, password: Secret) -> ImapSession:
+    """Open, secure and log in; the caller closes (``with connect(...) as s``)."""
+    timeout = imapclient.SocketTimeout(connect=account.timeout, read=account.timeout)
+    ctx = make_ssl_context(account) if account.security != "none" else None
+    try:
+        client = imapclient.IMAPClient(
+            account.host,
+            port=account.port,
+            ssl=account.security == "tls",
+            ssl_context=ctx,
+            timeout=timeout,
+        )
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise map_error(exc, account, "connecting") from exc
+    try:
+        if account.security == "starttls":
+            caps = {c.upper() for c in client.capabilities()}
+            if b"STARTTLS" not in caps:
+                raise TlsError(
+                    f"{_where(account)} does not offer STARTTLS; refusing to log in over "
+                    "an unencrypted connection",
+                    'use security = "tls" (usually port 993) if the server offers it',
+                )
+            client.starttls(ctx)
+        client.login(account.username, password.reveal())
+        session = ImapSession(account, client)
+        sock = getattr(client._imap, "sock", None)
+        if isinstance(sock, ssl.SSLSocket):
+            session.tls_version = sock.version()
+            cipher = sock.cipher()
+            session.cipher = cipher[0] if cipher else None
+        return session
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+        if isinstance(exc, (OSError, imapclient.exceptions.IMAPClientError)):
+            raise map_error(exc, account, "logging in") from exc
+        raise

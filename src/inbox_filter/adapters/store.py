@@ -1,0 +1,420 @@
+"""SQLite state: migrations, folder checkpoints, message features.
+
+One database per state folder, WAL mode, numbered migrations applied at open and
+recorded in ``schema_migrations``. Everything is keyed by account. A batch of
+messages and the folder checkpoint that covers it are written in one transaction,
+so a crash never leaves a checkpoint ahead of the data (or the reverse).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..core.features import MessageFeatures
+from ..core.history import Inbound, Outbound
+from ..errors import StoreError
+
+DB_NAME = "state.sqlite3"
+
+# (version, name, SQL). Append only; never edit a migration that has shipped.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "folders and messages",
+        """
+        CREATE TABLE folders (
+            account      TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            role         TEXT NOT NULL,          -- 'inbox' | 'sent'
+            uidvalidity  INTEGER NOT NULL,
+            last_uid     INTEGER NOT NULL DEFAULT 0,
+            uidnext      INTEGER,
+            highestmodseq INTEGER,
+            exists_count INTEGER,
+            synced_at    TEXT,
+            PRIMARY KEY (account, name)
+        );
+        CREATE TABLE messages (
+            id           INTEGER PRIMARY KEY,
+            account      TEXT NOT NULL,
+            folder       TEXT NOT NULL,
+            uidvalidity  INTEGER NOT NULL,
+            uid          INTEGER NOT NULL,
+            direction    TEXT NOT NULL,          -- 'in' | 'out'
+            message_id   TEXT,
+            sender       TEXT NOT NULL,
+            sender_name  TEXT NOT NULL DEFAULT '',
+            subject      TEXT NOT NULL DEFAULT '',
+            date         INTEGER,                -- unix seconds, UTC
+            internal_date INTEGER,
+            size         INTEGER NOT NULL DEFAULT 0,
+            flags        TEXT NOT NULL DEFAULT '',
+            in_reply_to  TEXT NOT NULL DEFAULT '',
+            list_id      TEXT,
+            list_unsubscribe TEXT,
+            list_unsubscribe_post TEXT,
+            precedence   TEXT,
+            auto_submitted TEXT,
+            esp_headers  TEXT NOT NULL DEFAULT '',
+            auth_results TEXT NOT NULL DEFAULT '[]',
+            to_identity  TEXT,
+            UNIQUE (account, folder, uidvalidity, uid)
+        );
+        CREATE INDEX messages_sender ON messages (account, direction, sender);
+        CREATE INDEX messages_msgid ON messages (account, message_id);
+        -- Recipients of the user's own messages (To/Cc/Bcc), for outbound counts.
+        CREATE TABLE recipients (
+            message  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            address  TEXT NOT NULL,
+            kind     TEXT NOT NULL               -- 'to' | 'cc' | 'bcc'
+        );
+        CREATE INDEX recipients_address ON recipients (address);
+        CREATE INDEX recipients_message ON recipients (message);
+        -- Message-IDs the user's messages answer (In-Reply-To and References).
+        CREATE TABLE reply_refs (
+            message  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            ref      TEXT NOT NULL
+        );
+        CREATE INDEX reply_refs_ref ON reply_refs (ref);
+        CREATE INDEX reply_refs_message ON reply_refs (message);
+        -- Messages that could not be parsed: skipped, counted, never retried blindly.
+        CREATE TABLE skipped (
+            account     TEXT NOT NULL,
+            folder      TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid         INTEGER NOT NULL,
+            reason      TEXT NOT NULL,
+            at          TEXT NOT NULL,
+            PRIMARY KEY (account, folder, uidvalidity, uid)
+        );
+        CREATE TABLE names (
+            account  TEXT NOT NULL,
+            address  TEXT NOT NULL,
+            name     TEXT NOT NULL,
+            PRIMARY KEY (account, address)
+        );
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    account: str
+    folder: str
+    role: str
+    uidvalidity: int
+    last_uid: int
+    uidnext: int | None
+    highestmodseq: int | None
+    exists_count: int | None
+
+
+def _ts(dt: datetime | None) -> int | None:
+    return int(dt.timestamp()) if dt is not None else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The state database. Open with :meth:`open`; use as a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Store:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the state folder {state_dir}: {exc.strerror}",
+                "set [general] state_dir to a folder you can write",
+            ) from exc
+        path = state_dir / DB_NAME
+        try:
+            fresh = not path.exists()
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            if fresh:
+                os.chmod(path, 0o600)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the state database {path} cannot be used: {exc}",
+                "if it is damaged, move it aside; the next scan rebuilds it from the mailbox",
+            ) from exc
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ migrations
+    def _migrate(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+        newest = max(v for v, _, _ in MIGRATIONS)
+        if done and max(done) > newest:
+            raise StoreError(
+                f"the state database {self.path} was written by a newer inbox-filter "
+                f"(schema {max(done)}, this version knows {newest})",
+                "upgrade inbox-filter",
+            )
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            with self.transaction() as c:
+                for statement in _split_sql(sql):
+                    c.execute(statement)
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # ------------------------------------------------------------ checkpoints
+    def checkpoint(self, account: str, folder: str) -> Checkpoint | None:
+        row = self.conn.execute(
+            "SELECT account, name, role, uidvalidity, last_uid, uidnext, highestmodseq, "
+            "exists_count FROM folders WHERE account = ? AND name = ?",
+            (account, folder),
+        ).fetchone()
+        return Checkpoint(*row) if row else None
+
+    def reset_folder(self, account: str, folder: str) -> int:
+        """Forget a folder (UIDVALIDITY changed): its messages and checkpoint."""
+        with self.transaction() as c:
+            n = c.execute(
+                "DELETE FROM messages WHERE account = ? AND folder = ?", (account, folder)
+            ).rowcount
+            c.execute("DELETE FROM skipped WHERE account = ? AND folder = ?", (account, folder))
+            c.execute("DELETE FROM folders WHERE account = ? AND name = ?", (account, folder))
+        return n
+
+    def save_batch(
+        self,
+        checkpoint: Checkpoint,
+        messages: Sequence[MessageFeatures],
+        skipped: Sequence[tuple[int, str]] = (),
+        identities: frozenset[str] = frozenset(),
+    ) -> None:
+        """Store a batch of messages and advance the folder checkpoint, atomically."""
+        with self.transaction() as c:
+            for m in messages:
+                self._insert_message(c, checkpoint, m, identities)
+            for uid, reason in skipped:
+                c.execute(
+                    "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        checkpoint.account,
+                        checkpoint.folder,
+                        checkpoint.uidvalidity,
+                        uid,
+                        reason[:500],
+                        _now(),
+                    ),
+                )
+            self._write_checkpoint(c, checkpoint)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.transaction() as c:
+            self._write_checkpoint(c, checkpoint)
+
+    @staticmethod
+    def _write_checkpoint(c: sqlite3.Connection, cp: Checkpoint) -> None:
+        c.execute(
+            "INSERT INTO folders (account, name, role, uidvalidity, last_uid, uidnext, "
+            "highestmodseq, exists_count, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, name) DO UPDATE SET role = excluded.role, "
+            "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
+            "uidnext = excluded.uidnext, highestmodseq = excluded.highestmodseq, "
+            "exists_count = excluded.exists_count, synced_at = excluded.synced_at",
+            (
+                cp.account,
+                cp.folder,
+                cp.role,
+                cp.uidvalidity,
+                cp.last_uid,
+                cp.uidnext,
+                cp.highestmodseq,
+                cp.exists_count,
+                _now(),
+            ),
+        )
+
+    @staticmethod
+    def _insert_message(
+        c: sqlite3.Connection, cp: Checkpoint, m: MessageFeatures, identities: frozenset[str]
+    ) -> None:
+        to_identity = next((a for a in (*m.delivered_to, *m.to, *m.cc) if a in identities), None)
+        cur = c.execute(
+            "INSERT OR IGNORE INTO messages (account, folder, uidvalidity, uid, direction, "
+            "message_id, sender, sender_name, subject, date, internal_date, size, flags, "
+            "in_reply_to, list_id, list_unsubscribe, list_unsubscribe_post, precedence, "
+            "auto_submitted, esp_headers, auth_results, to_identity) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cp.account,
+                cp.folder,
+                cp.uidvalidity,
+                m.uid,
+                m.direction,
+                m.message_id,
+                m.sender,
+                m.sender_name,
+                m.subject,
+                _ts(m.date),
+                _ts(m.internal_date),
+                m.size,
+                " ".join(m.flags),
+                " ".join(m.in_reply_to),
+                m.list_id,
+                m.list_unsubscribe,
+                m.list_unsubscribe_post,
+                m.precedence,
+                m.auto_submitted,
+                "\n".join(m.esp_headers),
+                json.dumps(list(m.auth_results)),
+                to_identity,
+            ),
+        )
+        if cur.rowcount != 1 or cur.lastrowid is None:
+            return  # already stored (a retried batch)
+        rowid = cur.lastrowid
+        if m.direction == "out":
+            rows = [(rowid, a, "to") for a in m.to]
+            rows += [(rowid, a, "cc") for a in m.cc]
+            rows += [(rowid, a, "bcc") for a in m.bcc]
+            c.executemany("INSERT INTO recipients VALUES (?, ?, ?)", rows)
+            refs = dict.fromkeys((*m.in_reply_to, *m.references))
+            c.executemany("INSERT INTO reply_refs VALUES (?, ?)", [(rowid, r) for r in refs])
+        for addr, name in m.names.items():
+            c.execute(
+                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
+                "DO UPDATE SET name = excluded.name",
+                (cp.account, addr, name),
+            )
+
+    # ------------------------------------------------------------ flags and expunges
+    def uids(self, account: str, folder: str, uidvalidity: int) -> dict[int, str]:
+        """uid -> stored flags, for a folder (used by the flag sweep)."""
+        return dict(
+            self.conn.execute(
+                "SELECT uid, flags FROM messages WHERE account = ? AND folder = ? "
+                "AND uidvalidity = ?",
+                (account, folder, uidvalidity),
+            )
+        )
+
+    def message_count(self, account: str, folder: str, uidvalidity: int) -> int:
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE account = ? AND folder = ? AND "
+            "uidvalidity = ?) + (SELECT COUNT(*) FROM skipped WHERE account = ? AND "
+            "folder = ? AND uidvalidity = ?)",
+            (account, folder, uidvalidity, account, folder, uidvalidity),
+        ).fetchone()
+        return int(row[0])
+
+    def update_flags(
+        self, account: str, folder: str, uidvalidity: int, changes: Iterable[tuple[int, str]]
+    ) -> int:
+        n = 0
+        with self.transaction() as c:
+            for uid, flags in changes:
+                n += c.execute(
+                    "UPDATE messages SET flags = ? WHERE account = ? AND folder = ? AND "
+                    "uidvalidity = ? AND uid = ? AND flags != ?",
+                    (flags, account, folder, uidvalidity, uid, flags),
+                ).rowcount
+        return n
+
+    def remove_uids(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int]) -> int:
+        n = 0
+        with self.transaction() as c:
+            for uid in uids:
+                n += c.execute(
+                    "DELETE FROM messages WHERE account = ? AND folder = ? AND uidvalidity = ? "
+                    "AND uid = ?",
+                    (account, folder, uidvalidity, uid),
+                ).rowcount
+                c.execute(
+                    "DELETE FROM skipped WHERE account = ? AND folder = ? AND uidvalidity = ? "
+                    "AND uid = ?",
+                    (account, folder, uidvalidity, uid),
+                )
+        return n
+
+    # ------------------------------------------------------------ queries
+    def skipped_count(self, account: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM skipped WHERE account = ?", (account,)
+            ).fetchone()[0]
+        )
+
+    def inbound(self, account: str) -> Iterator[Inbound]:
+        """Every stored message the user received, oldest first."""
+        cur = self.conn.execute(
+            "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
+            "list_unsubscribe_post, precedence, auto_submitted, esp_headers "
+            "FROM messages WHERE account = ? AND direction = 'in' ORDER BY date, id",
+            (account,),
+        )
+        for row in cur:
+            yield Inbound(*row)
+
+    def outbound(self, account: str) -> Iterator[Outbound]:
+        """Every stored message the user sent, with its recipients and references."""
+        cur = self.conn.execute(
+            "SELECT m.id, m.message_id, m.date, "
+            "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
+            "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
+            "FROM messages m WHERE m.account = ? AND m.direction = 'out' ORDER BY m.date, m.id",
+            (account,),
+        )
+        for _id, mid, date, rcpts, refs in cur:
+            yield Outbound(mid, date, tuple((rcpts or "").split()), tuple((refs or "").split()))
+
+    def names(self, account: str) -> dict[str, str]:
+        return dict(
+            self.conn.execute("SELECT address, name FROM names WHERE account = ?", (account,))
+        )
+
+
+def _split_sql(sql: str) -> list[str]:
+    # Our migrations have no semicolons inside literals; comments are stripped first.
+    lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,117 @@
+"""E-mail address parsing and normalisation (pure).
+
+Senders are keyed by a normalised address so that ``Bob@Example.org`` and
+``bob@example.org`` are one person. Sub-address tags (``bob+news@``) and Gmail's
+ignored dots are removed only for providers documented to deliver them to the same
+mailbox; elsewhere ``+`` may be a real part of the address and is kept.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import unicodedata
+from email.header import decode_header, make_header
+
+# Providers where `local+tag@domain` is delivered to `local@domain`.
+_PLUS_TAG_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "icloud.com",
+        "me.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "proton.me",
+        "protonmail.com",
+        "yahoo.com",  # Yahoo uses '-' for disposable addresses; '+' still maps
+    }
+)
+_GMAIL = frozenset({"gmail.com", "googlemail.com"})
+
+# C0/C1 controls, DEL, and bidi overrides/isolates: they can reorder or hide text
+# in a terminal or mail client, and CR/LF could inject headers into our drafts.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """Remove control and bidi characters; collapse the whitespace they leave."""
+    return " ".join(_CONTROL_RE.sub(" ", text).split())
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded-words; on any defect fall back to the raw text."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return value
+
+
+def normalize_address(addr: str) -> str:
+    """Lower-case, strip, drop safe sub-address tags; '' when not an address."""
+    addr = addr.strip().strip("<>").strip()
+    if addr.count("@") != 1:
+        return ""
+    local, domain = addr.rsplit("@", 1)
+    local = local.strip().strip('"')
+    domain = domain.strip().rstrip(".").lower()
+    if not local or not domain or any(c.isspace() for c in local + domain):
+        return ""
+    try:
+        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError:
+        return ""
+    local = local.lower()
+    if domain in _PLUS_TAG_DOMAINS and "+" in local:
+        local = local.split("+", 1)[0] or local
+    if domain in _GMAIL:
+        local = local.replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+def domain_of(addr: str) -> str:
+    return addr.rsplit("@", 1)[-1] if "@" in addr else ""
+
+
+def parse_address_list(values: list[str]) -> list[tuple[str, str]]:
+    """Header values -> [(display name, normalised address)], malformed ones dropped.
+
+    ``getaddresses`` yields ``('', '')`` for input it cannot parse (CVE-2023-27043);
+    those, and anything that does not normalise to an address, are skipped.
+    """
+    out: list[tuple[str, str]] = []
+    for name, addr in email.utils.getaddresses([decode_words(v) for v in values]):
+        norm = normalize_address(addr)
+        if norm:
+            out.append((strip_controls(name), norm))
+    return out
+
+
+def is_identity(addr: str, identities: frozenset[str]) -> bool:
+    """Whether a normalised address is one of the user's own (tags included)."""
+    if addr in identities:
+        return True
+    local, _, domain = addr.partition("@")
+    return "+" in local and f"{local.split('+', 1)[0]}@{domain}" in identities
+
+
+def normalize_identities(identities: tuple[str, ...] | list[str]) -> frozenset[str]:
+    return frozenset(n for n in (normalize_address(i) for i in identities) if n)
+
+
+def looks_no_reply(addr: str) -> bool:
+    local = addr.split("@", 1)[0]
+    flat = unicodedata.normalize("NFKC", local).replace("-", "").replace("_", "").replace(".", "")
+    return flat.startswith(("noreply", "donotreply", "donotrespond", "mailerdaemon")) or flat in (
+        "notifications",
+        "notification",
+        "bounce",
+        "bounces",
+        "postmaster",
+    )

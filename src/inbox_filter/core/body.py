@@ -1,0 +1,49 @@
+"""Decode the (possibly truncated) first text part with mail-parser (pure).
+
+We only ever hold the first ``TEXT_LIMIT`` encoded bytes of one part, never the
+whole message, so the part is re-wrapped in a minimal MIME entity with its own
+Content-Type and Content-Transfer-Encoding and handed to mail-parser, which owns
+the charset and transfer-encoding quirks.
+"""
+
+from __future__ import annotations
+
+import re
+
+import mailparser
+
+from ..errors import MessageParseError
+from .features import TextPart
+
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:+-]{1,40}$")
+_QP_TAIL = re.compile(rb"=[0-9A-Fa-f]?$")
+
+
+def _trim_truncated(data: bytes, encoding: str, truncated: bool) -> bytes:
+    """Drop a partial base64 quantum or quoted-printable escape cut by the byte limit."""
+    if not truncated:
+        return data
+    if encoding == "base64":
+        # Keep whole lines only; the last one may be cut mid-quantum.
+        cut = data.rfind(b"\n")
+        return data[: cut + 1] if cut > 0 else data[: len(data) - len(data) % 4]
+    if encoding == "quoted-printable":
+        return _QP_TAIL.sub(b"", data)
+    return data
+
+
+def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[str, str]:
+    """Return ``(subtype, text)`` of the part; raises MessageParseError on failure."""
+    charset = part.charset if _SAFE_TOKEN.match(part.charset) else "utf-8"
+    encoding = part.encoding if _SAFE_TOKEN.match(part.encoding) else "8bit"
+    data = _trim_truncated(data, encoding, truncated)
+    entity = (
+        f'MIME-Version: 1.0\r\nContent-Type: text/{part.subtype}; charset="{charset}"\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    ).encode("ascii") + data
+    try:
+        parsed = mailparser.parse_from_bytes(entity)
+        chunks = parsed.text_plain if part.subtype == "plain" else parsed.text_html
+    except Exception as exc:  # mail-parser raises many kinds; one message, one skip
+        raise MessageParseError(f"text part {part.section} could not be decoded: {exc!r}") from exc
+    return part.subtype, "\n".join(chunks)

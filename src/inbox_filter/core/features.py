@@ -1,0 +1,399 @@
+"""Raw message pieces -> MessageFeatures (pure).
+
+Every source (IMAP, Maildir, mbox, a directory) delivers the same thing: the header
+fields we asked for, the flags, and at most ``TEXT_LIMIT`` bytes of the first text
+part. This module turns that into the features the store keeps; it never sees a
+socket or a file.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+from .addresses import decode_words, parse_address_list, strip_controls
+
+Direction = Literal["in", "out"]
+
+# At most this much of the first text part is read (issue #2; never attachments).
+TEXT_LIMIT = 16 * 1024
+
+# The header fields the scores and drafts need. One list, used by the IMAP fetch
+# (BODY.PEEK[HEADER.FIELDS (...)]), the local sources and the benchmarks.
+HEADER_FIELDS: tuple[str, ...] = (
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Post",
+    "Precedence",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+    "Return-Path",
+    "Feedback-ID",
+    "X-Mailer",
+    "X-Campaign",
+    "X-Mailgun-Tag",
+    "X-SES-Outgoing",
+    "X-MC-User",
+    "X-SFMC-Stack",
+    "X-CSA-Complaints",
+    "Authentication-Results",
+    "Content-Type",
+    "Delivered-To",
+    "X-Original-To",
+)
+
+# ESP and marketing-platform headers: their presence says "sent by a bulk mailer".
+ESP_HEADERS: dict[str, str] = {
+    "feedback-id": "Feedback-ID",
+    "x-campaign": "X-Campaign",
+    "x-mailgun-tag": "X-Mailgun-Tag",
+    "x-ses-outgoing": "X-SES-Outgoing",
+    "x-mc-user": "X-MC-User (Mailchimp)",
+    "x-sfmc-stack": "X-SFMC-Stack (Salesforce MC)",
+    "x-csa-complaints": "X-CSA-Complaints",
+}
+
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+_header_parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """Where the first text part is and how it is encoded (from BODYSTRUCTURE)."""
+
+    section: str  # IMAP section number, e.g. "1", "1.2"
+    subtype: str  # "plain" | "html"
+    charset: str
+    encoding: str  # content-transfer-encoding, lower case
+    size: int  # encoded size in octets
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """What a source hands to the core for one message."""
+
+    folder: str
+    uid: int
+    direction: Direction
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    size: int
+    header: bytes
+    text_part: TextPart | None = None
+    text: bytes | None = None  # encoded bytes of the text part, at most TEXT_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFeatures:
+    """What the store keeps for one message (no body)."""
+
+    folder: str
+    uid: int
+    direction: Direction
+    flags: tuple[str, ...]
+    size: int
+    date: datetime | None
+    internal_date: datetime | None
+    message_id: str | None
+    sender: str  # normalised address, "" when missing/malformed
+    sender_name: str
+    reply_to: tuple[str, ...]
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    delivered_to: tuple[str, ...]
+    subject: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    list_id: str | None
+    list_unsubscribe: str | None
+    list_unsubscribe_post: str | None
+    precedence: str | None
+    auto_submitted: str | None
+    esp_headers: tuple[str, ...]
+    auth_results: tuple[str, ...]
+    names: dict[str, str] = field(default_factory=dict)  # address -> display name seen
+
+    @property
+    def seen(self) -> bool:
+        return "\\Seen" in self.flags
+
+    @property
+    def answered(self) -> bool:
+        return "\\Answered" in self.flags
+
+
+def parse_header_block(header: bytes) -> Message:
+    """Parse a header block; the compat32 parser never raises on bad syntax."""
+    return _header_parser.parsebytes(header)
+
+
+def _values(msg: Message, name: str) -> list[str]:
+    out = []
+    for v in msg.get_all(name) or []:
+        # compat32 may hand back Header objects for undecodable bytes.
+        out.append(str(v))
+    return out
+
+
+def _first(msg: Message, name: str, limit: int = 2000) -> str | None:
+    vals = _values(msg, name)
+    if not vals:
+        return None
+    value = strip_controls(vals[0])[:limit]
+    return value or None
+
+
+def message_ids(values: list[str]) -> tuple[str, ...]:
+    """All ``<id>`` tokens in header values, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for v in values:
+        for m in _MSGID_RE.findall(v):
+            seen.setdefault(m, None)
+    return tuple(seen)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def extract_features(raw: RawMessage) -> MessageFeatures:
+    """The features of one message. Never raises on malformed headers."""
+    msg = parse_header_block(raw.header)
+    names: dict[str, str] = {}
+
+    def addresses(*headers: str) -> tuple[str, ...]:
+        vals: list[str] = []
+        for h in headers:
+            vals.extend(_values(msg, h))
+        out: dict[str, None] = {}
+        for name, addr in parse_address_list(vals):
+            out.setdefault(addr, None)
+            if name and addr not in names:
+                names[addr] = name[:200]
+        return tuple(out)
+
+    senders = addresses("From")
+    if not senders:
+        senders = addresses("Sender")
+    sender = senders[0] if senders else ""
+    subject_raw = _values(msg, "Subject")
+    subject = strip_controls(decode_words(subject_raw[0]))[:998] if subject_raw else ""
+    mid = message_ids(_values(msg, "Message-ID"))
+    esp = tuple(label for key, label in ESP_HEADERS.items() if msg.get(key) is not None)
+    return MessageFeatures(
+        folder=raw.folder,
+        uid=raw.uid,
+        direction=raw.direction,
+        flags=raw.flags,
+        size=raw.size,
+        date=parse_date(_first(msg, "Date")) or raw.internal_date,
+        internal_date=raw.internal_date,
+        message_id=mid[0] if mid else None,
+        sender=sender,
+        sender_name=names.get(sender, ""),
+        reply_to=addresses("Reply-To"),
+        to=addresses("To"),
+        cc=addresses("Cc"),
+        bcc=addresses("Bcc"),
+        delivered_to=addresses("Delivered-To", "X-Original-To"),
+        subject=subject,
+        in_reply_to=message_ids(_values(msg, "In-Reply-To")),
+        references=message_ids(_values(msg, "References")),
+        list_id=_first(msg, "List-Id", 500),
+        list_unsubscribe=_first(msg, "List-Unsubscribe"),
+        list_unsubscribe_post=_first(msg, "List-Unsubscribe-Post", 200),
+        precedence=(_first(msg, "Precedence", 50) or "").lower() or None,
+        auto_submitted=(_first(msg, "Auto-Submitted", 100) or "").lower() or None,
+        esp_headers=esp,
+        auth_results=tuple(
+            strip_controls(v)[:2000] for v in _values(msg, "Authentication-Results")
+        ),
+        names=names,
+    )
+
+
+# ------------------------------------------------------------------ BODYSTRUCTURE
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return "" if value is None else str(value)
+
+
+def _params(value: Any) -> dict[str, str]:
+    """BODYSTRUCTURE parameter list ``(k v k v ...)`` -> dict with lower-case keys."""
+    if not isinstance(value, (tuple, list)):
+        return {}
+    items = list(value)
+    return {_s(items[i]).lower(): _s(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+
+
+def _disposition(ext: Any) -> str:
+    if isinstance(ext, (tuple, list)) and ext:
+        return _s(ext[0]).lower()
+    return ""
+
+
+def find_text_part(structure: Any) -> TextPart | None:
+    """Choose the part that holds what the sender wrote, from an IMAP BODYSTRUCTURE.
+
+    ``structure`` is the nested tuple form (imapclient's ``BodyData``; a multipart
+    is ``([parts...], subtype, ...)``). The first ``text/plain`` part wins; else
+    the first ``text/html``. Attachments and ``message/rfc822`` parts (forwarded
+    mail, not the sender's own words) are never chosen.
+    """
+    plain: TextPart | None = None
+    html: TextPart | None = None
+
+    def walk(node: Any, section: str) -> None:
+        nonlocal plain, html
+        if plain is not None or not isinstance(node, (tuple, list)) or not node:
+            return
+        if isinstance(node[0], list):  # imapclient's multipart form: ([parts], subtype, ...)
+            children: list[Any] = list(node[0])
+        elif isinstance(node[0], tuple):  # raw form: (part, part, ..., subtype, ...)
+            children = []
+            for child in node:
+                if not isinstance(child, (tuple, list)):
+                    break
+                children.append(child)
+        else:
+            children = []
+        if children:
+            for i, child in enumerate(children, 1):
+                walk(child, f"{section}.{i}" if section else str(i))
+            return
+        if len(node) < 7:
+            return
+        ctype, subtype = _s(node[0]).lower(), _s(node[1]).lower()
+        if ctype != "text" or subtype not in ("plain", "html"):
+            return
+        # Extension data: text parts carry `lines` at index 7, then md5, disposition.
+        disposition = _disposition(node[9]) if len(node) > 9 else ""
+        if disposition == "attachment":
+            return
+        params = _params(node[2])
+        try:
+            size = int(node[6])
+        except (TypeError, ValueError):
+            size = 0
+        part = TextPart(
+            section=section or "1",
+            subtype=subtype,
+            charset=params.get("charset", "us-ascii") or "us-ascii",
+            encoding=_s(node[5]).lower() or "7bit",
+            size=size,
+        )
+        if subtype == "plain" and plain is None:
+            plain = part
+        elif subtype == "html" and html is None:
+            html = part
+
+    walk(structure, "")
+    return plain or html
+
+
+# ------------------------------------------------------------------ whole messages
+# Local sources hold whole messages. They are described in the BODYSTRUCTURE form
+# so that the same rule (find_text_part) chooses the part for every source.
+
+
+def structure_of(msg: Message, depth: int = 0) -> tuple[Any, ...]:
+    """A BODYSTRUCTURE-like tuple for a parsed message (enough for find_text_part)."""
+    if msg.is_multipart() and depth < 20:
+        payload = msg.get_payload()
+        children = [structure_of(p, depth + 1) for p in payload if isinstance(p, Message)]
+        return (children, msg.get_content_subtype().encode())
+    disposition = (msg.get_content_disposition() or "").encode()
+    params: list[bytes] = []
+    charset = msg.get_content_charset()
+    if charset:
+        params += [b"charset", charset.encode("ascii", "replace")]
+    raw = msg.get_payload()
+    size = len(raw) if isinstance(raw, str) else 0
+    cte = str(msg.get("Content-Transfer-Encoding", "7bit")).strip().lower().encode()
+    ext = (disposition, ()) if disposition else None
+    return (
+        msg.get_content_maintype().encode(),
+        msg.get_content_subtype().encode(),
+        tuple(params),
+        None,
+        None,
+        cte,
+        size,
+        0,
+        None,
+        ext,
+    )
+
+
+def part_at(msg: Message, section: str) -> Message | None:
+    """The part with IMAP section number ``section`` ("1" is a single part's body)."""
+    node = msg
+    for step in section.split("."):
+        if not node.is_multipart():
+            return node if step == "1" else None
+        children = [p for p in node.get_payload() if isinstance(p, Message)]
+        i = int(step) - 1
+        if not 0 <= i < len(children):
+            return None
+        node = children[i]
+    return node
+
+
+def split_header(raw: bytes) -> bytes:
+    """The header block of a raw message (up to the first empty line)."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = raw.find(sep)
+        if i >= 0:
+            return raw[: i + len(sep)]
+    return raw
+
+
+def text_of_message(msg: Message) -> tuple[TextPart | None, bytes | None]:
+    """The chosen text part of a whole message and its first TEXT_LIMIT encoded bytes."""
+    part = find_text_part(structure_of(msg))
+    if part is None:
+        return None, None
+    node = part_at(msg, part.section)
+    if node is None:
+        return None, None
+    # The whole part is here, so undo the transfer encoding now and hand on bytes
+    # marked 8bit (compat32's undecoded payload is already charset-decoded text).
+    data = node.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None, None
+    return replace(part, encoding="8bit", size=len(data)), data[:TEXT_LIMIT]

@@ -1,0 +1,150 @@
+"""One scan, wired: credentials -> IMAP (or a local source) -> store -> histories.
+
+The CLI and (later) the daemon call these functions; they hold no state of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .adapters import imap, secrets
+from .adapters.local import LocalSource, SourceSpec
+from .adapters.store import Store
+from .config import AccountSettings
+from .core.addresses import normalize_identities
+from .core.history import SenderHistory, build_histories
+from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ScanResult:
+    account: str
+    report: SyncReport
+    histories: dict[str, SenderHistory]
+    skipped_total: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def senders(self) -> list[SenderHistory]:
+        """Everyone who wrote to the user, most messages first."""
+        rows = [h for h in self.histories.values() if h.inbound > 0]
+        rows.sort(key=lambda h: (-h.inbound, -h.outbound, h.address))
+        return rows
+
+
+def histories_from_store(
+    store: Store, account: str, identities: frozenset[str]
+) -> dict[str, SenderHistory]:
+    return build_histories(
+        store.inbound(account), store.outbound(account), identities, store.names(account)
+    )
+
+
+def scan_account(
+    account: AccountSettings,
+    state_dir: Path,
+    *,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Sync one IMAP account into the store and build its sender histories."""
+    identities = normalize_identities(account.identities)
+    password = secrets.get_password(account)
+    with Store.open(state_dir) as store:
+        with imap.connect(account, password) as session:
+            folders = session.resolve_folders()
+            folders.require("inbox", "sent")
+            report = sync_imap(session, store, folders, identities, progress)
+        notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
+        result = ScanResult(
+            account.name,
+            report,
+            histories_from_store(store, account.name, identities),
+            store.skipped_count(account.name),
+            notes,
+        )
+    log.info(
+        "%s: %d new messages, %d skipped, %d correspondents",
+        account.name,
+        report.new,
+        report.skipped,
+        len(result.histories),
+    )
+    return result
+
+
+def scan_local(
+    spec: SourceSpec,
+    identities_raw: tuple[str, ...],
+    state_dir: Path,
+    *,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Read a local Maildir/mbox/directory into the store and build sender histories."""
+    identities = normalize_identities(identities_raw)
+    source = LocalSource(spec)
+    with Store.open(state_dir) as store:
+        report = sync_local(source, store, identities, progress)
+        notes = []
+        if source.skipped_folders:
+            notes.append(
+                "folders not read (map them with --folder-map NAME=inbox|sent): "
+                + ", ".join(sorted(set(source.skipped_folders)))
+            )
+        return ScanResult(
+            spec.account_id,
+            report,
+            histories_from_store(store, spec.account_id, identities),
+            store.skipped_count(spec.account_id),
+            notes,
+        )
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """What `inbox-filter check` found, problem by problem, each with its fix."""
+
+    account: str
+    ok: bool
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (status, text)
+
+    def add(self, status: str, text: str) -> None:
+        self.lines.append((status, text))
+        if status == "FAIL":
+            self.ok = False
+
+
+def check_account(account: AccountSettings) -> CheckResult:
+    """Connect and report TLS, login, capabilities and folders, without changing anything."""
+    from .errors import InboxFilterError
+
+    res = CheckResult(account.name, True)
+    try:
+        password = secrets.get_password(account)
+        res.add("ok", f"password from {password.source}")
+        with imap.connect(account, password) as session:
+            if session.tls_version:
+                res.add("ok", f"TLS {session.tls_version} ({session.cipher}), certificate verified")
+            elif account.security == "none":
+                res.add("warn", "no TLS (allowed only because the host is loopback)")
+            res.add("ok", f"logged in as {account.username}")
+            wanted = ("IDLE", "CONDSTORE", "UIDPLUS", "SPECIAL-USE", "ENABLE", "QRESYNC", "MOVE")
+            have = [c for c in wanted if session.has(c)]
+            missing = [c for c in wanted if not session.has(c)]
+            res.add("ok", "capabilities: " + (", ".join(have) or "none of the useful ones"))
+            if missing:
+                res.add("note", "not offered (fallbacks used): " + ", ".join(missing))
+            folders = session.resolve_folders()
+            res.add("ok", f"inbox: {folders.inbox}")
+            for role in ("sent", "drafts", "junk"):
+                if role in folders.problems:
+                    res.add("FAIL" if role != "junk" else "warn", folders.problems[role])
+                else:
+                    value = getattr(folders, role)
+                    shown = ", ".join(value) if isinstance(value, tuple) else value
+                    res.add("ok", f"{role}: {shown} (by {folders.how.get(role, 'SPECIAL-USE')})")
+    except InboxFilterError as exc:
+        res.add("FAIL", exc.message + (f" — fix: {exc.hint}" if exc.hint else ""))
+    return res

@@ -1,0 +1,323 @@
+"""Bring the store up to date with a mailbox: IMAP (incremental) or a local source.
+
+Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
+1. EXAMINE; a changed UIDVALIDITY drops the folder's stored messages and resyncs it.
+2. Known messages: with CONDSTORE, only flags changed since the stored HIGHESTMODSEQ;
+   without it, one FLAGS sweep. Expunges: found by the sweep, or when EXISTS is less
+   than what we hold (then a UID SEARCH lists what is left).
+3. New messages (UID > last seen), in batches: flags, dates, size, the needed header
+   fields and BODYSTRUCTURE; then at most 16 KB of the first text part, only for
+   received mail that needs its text. Each batch and the checkpoint that covers it
+   are committed together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from .adapters.imap import FetchedHeader, Folders, ImapSession
+from .adapters.local import LocalItem, LocalSource
+from .adapters.store import Checkpoint, Store
+from .core.body import decode_text_part
+from .core.features import Direction, MessageFeatures, RawMessage, extract_features
+from .errors import InboxFilterError
+
+log = logging.getLogger(__name__)
+
+# progress(folder, done, total); total is None while unknown.
+Progress = Callable[[str, int, int | None], None]
+
+
+def _no_progress(folder: str, done: int, total: int | None) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class FolderReport:
+    folder: str
+    role: str
+    new: int = 0
+    headers_fetched: list[int] = field(default_factory=list)  # UIDs
+    texts_fetched: list[int] = field(default_factory=list)  # UIDs
+    flags_updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+    resynced: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class SyncReport:
+    account: str
+    folders: list[FolderReport] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.folders)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.folders)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "folders": [
+                {
+                    "folder": f.folder,
+                    "role": f.role,
+                    "new": f.new,
+                    "headers_fetched": len(f.headers_fetched),
+                    "texts_fetched": len(f.texts_fetched),
+                    "flags_updated": f.flags_updated,
+                    "removed": f.removed,
+                    "skipped": f.skipped,
+                    "resynced": f.resynced,
+                }
+                for f in self.folders
+            ],
+        }
+
+
+def wants_text(direction: Direction, features: MessageFeatures) -> bool:
+    """Whether a message's text is worth fetching: tone is scored on people's mail.
+
+    The user's own mail and list/bulk mail (List-Id, Precedence: bulk/list/junk,
+    Auto-Submitted) are judged on headers and engagement alone.
+    """
+    if direction != "in":
+        return False
+    if features.list_id or features.precedence in ("bulk", "list", "junk"):
+        return False
+    return not (features.auto_submitted and features.auto_submitted != "no")
+
+
+def analyse(raw: RawMessage, features: MessageFeatures | None = None) -> MessageFeatures:
+    """Features of one message, decoding its text part (raises on a bad message)."""
+    if features is None:
+        features = extract_features(raw)
+    if raw.text_part is not None and raw.text is not None:
+        truncated = raw.text_part.size > len(raw.text)
+        decode_text_part(raw.text_part, raw.text, truncated=truncated)
+    return features
+
+
+def _analyse_batch(
+    raws: Iterable[RawMessage], where: str, known: dict[int, MessageFeatures] | None = None
+) -> tuple[list[MessageFeatures], list[tuple[int, str]]]:
+    features: list[MessageFeatures] = []
+    skipped: list[tuple[int, str]] = []
+    known = known or {}
+    for raw in raws:
+        try:
+            features.append(analyse(raw, known.get(raw.uid)))
+        except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
+            reason = str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
+            log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
+            skipped.append((raw.uid, reason))
+    return features, skipped
+
+
+# ---------------------------------------------------------------------------- IMAP
+
+
+def sync_imap(
+    session: ImapSession,
+    store: Store,
+    folders: Folders,
+    identities: frozenset[str],
+    progress: Progress = _no_progress,
+) -> SyncReport:
+    account = session.account.name
+    report = SyncReport(account)
+    session.enable_condstore()
+    plan = [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]
+    for folder, role in plan:
+        report.folders.append(_sync_folder(session, store, folder, role, identities, progress))
+    return report
+
+
+def _sync_folder(
+    session: ImapSession,
+    store: Store,
+    folder: str,
+    role: str,
+    identities: frozenset[str],
+    progress: Progress,
+) -> FolderReport:
+    t0 = time.perf_counter()
+    account = session.account.name
+    rep = FolderReport(folder, role)
+    status = session.examine(folder)
+    cp = store.checkpoint(account, folder)
+    if cp is not None and cp.uidvalidity != status.uidvalidity:
+        dropped = store.reset_folder(account, folder)
+        log.warning(
+            "%s: UIDVALIDITY of %r changed (%s -> %s): %d stored messages dropped, resyncing",
+            account,
+            folder,
+            cp.uidvalidity,
+            status.uidvalidity,
+            dropped,
+        )
+        rep.resynced = True
+        cp = None
+    if cp is None:
+        cp = Checkpoint(account, folder, role, status.uidvalidity, 0, None, None, None)
+
+    # Known messages: flags and expunges.
+    if cp.last_uid > 0:
+        if session.condstore and cp.highestmodseq is not None and status.highestmodseq is not None:
+            if status.highestmodseq != cp.highestmodseq:
+                changed = session.fetch_flags(cp.last_uid, changedsince=cp.highestmodseq)
+                rep.flags_updated = store.update_flags(
+                    account,
+                    folder,
+                    cp.uidvalidity,
+                    ((u, " ".join(f)) for u, f in changed.items()),
+                )
+        else:
+            current = session.fetch_flags(cp.last_uid)
+            stored = store.uids(account, folder, cp.uidvalidity)
+            rep.flags_updated = store.update_flags(
+                account,
+                folder,
+                cp.uidvalidity,
+                ((u, " ".join(f)) for u, f in current.items() if stored.get(u) != " ".join(f)),
+            )
+            gone = [u for u in stored if u not in current]
+            rep.removed = store.remove_uids(account, folder, cp.uidvalidity, gone)
+
+    # New messages. UIDNEXT unchanged means nothing arrived (RFC 3501 §2.3.1.1).
+    new_uids: list[int] = []
+    if status.uidnext is None or cp.uidnext is None or status.uidnext != cp.uidnext:
+        new_uids = session.uids_after(cp.last_uid)
+    rep.new = len(new_uids)
+    done = 0
+    batch_size = session.account.batch_size
+    direction: Direction = "out" if role == "sent" else "in"
+    for i in range(0, len(new_uids), batch_size):
+        batch = new_uids[i : i + batch_size]
+        raws, known = _fetch_batch(session, folder, direction, batch, rep)
+        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known)
+        rep.skipped += len(skipped)
+        cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))
+        store.save_batch(cp, features, skipped, identities)
+        done += len(batch)
+        progress(folder, done, len(new_uids))
+
+    # Expunges under CONDSTORE (no sweep): EXISTS says fewer than we hold.
+    if cp.last_uid > 0 and session.condstore and rep.removed == 0:
+        held = store.message_count(account, folder, cp.uidvalidity)
+        if status.exists < held:
+            present = set(session.all_uids())
+            stored = store.uids(account, folder, cp.uidvalidity)
+            rep.removed = store.remove_uids(
+                account, folder, cp.uidvalidity, [u for u in stored if u not in present]
+            )
+
+    store.save_checkpoint(
+        replace(
+            cp,
+            uidnext=status.uidnext,
+            highestmodseq=status.highestmodseq,
+            exists_count=status.exists,
+        )
+    )
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _fetch_batch(
+    session: ImapSession, folder: str, direction: Direction, uids: Sequence[int], rep: FolderReport
+) -> tuple[list[RawMessage], dict[int, MessageFeatures]]:
+    """Headers for the batch, then the text of those that need it.
+
+    Returns the raw messages and the header features already extracted (a message
+    whose headers cannot be parsed is left for ``_analyse_batch`` to report).
+    """
+    headers: list[FetchedHeader] = list(session.fetch_headers(uids))
+    rep.headers_fetched.extend(h.uid for h in headers)
+    raws = [
+        RawMessage(
+            folder, h.uid, direction, h.flags, h.internal_date, h.size, h.header, h.text_part, None
+        )
+        for h in headers
+    ]
+    wanted = {}
+    known: dict[int, MessageFeatures] = {}
+    for raw in raws:
+        try:
+            features = known[raw.uid] = extract_features(raw)
+        except Exception:  # noqa: BLE001, S112 - reported by _analyse_batch
+            continue
+        if raw.text_part is not None and wants_text(direction, features):
+            wanted[raw.uid] = raw.text_part
+    texts = session.fetch_text(wanted) if wanted else {}
+    rep.texts_fetched.extend(texts)
+    return [replace(r, text=texts[r.uid]) if r.uid in texts else r for r in raws], known
+
+
+# ---------------------------------------------------------------------------- local
+
+
+def sync_local(
+    source: LocalSource,
+    store: Store,
+    identities: frozenset[str],
+    progress: Progress = _no_progress,
+    batch_size: int = 500,
+) -> SyncReport:
+    """Read a local source into the store; only messages not stored yet are parsed."""
+    account = source.spec.account_id
+    report = SyncReport(account)
+    by_folder: dict[str, list[LocalItem]] = {}
+    for item in source.items():
+        by_folder.setdefault(item.folder, []).append(item)
+    for folder, items in by_folder.items():
+        t0 = time.perf_counter()
+        role = "sent" if items[0].direction == "out" else "inbox"
+        rep = FolderReport(folder, role)
+        cp = store.checkpoint(account, folder) or Checkpoint(
+            account, folder, role, 1, 0, None, None, None
+        )
+        stored = store.uids(account, folder, cp.uidvalidity)
+        present = {i.uid for i in items}
+        rep.removed = store.remove_uids(
+            account, folder, cp.uidvalidity, [u for u in stored if u not in present]
+        )
+        rep.flags_updated = store.update_flags(
+            account,
+            folder,
+            cp.uidvalidity,
+            (
+                (i.uid, " ".join(i.flags))
+                for i in items
+                if i.uid in stored and stored[i.uid] != " ".join(i.flags)
+            ),
+        )
+        new = [i for i in items if i.uid not in stored]
+        rep.new = len(new)
+        for start in range(0, len(new), batch_size):
+            chunk = new[start : start + batch_size]
+            raws: list[RawMessage] = []
+            skipped: list[tuple[int, str]] = []
+            for item in chunk:
+                try:
+                    raws.append(source.read(item))
+                except InboxFilterError as exc:
+                    skipped.append((item.uid, str(exc)))
+            rep.headers_fetched.extend(r.uid for r in raws)
+            features, bad = _analyse_batch(raws, f"{account}/{folder}")
+            skipped += bad
+            rep.skipped += len(skipped)
+            cp = replace(cp, last_uid=max(cp.last_uid, len(stored) + start + len(chunk)))
+            store.save_batch(cp, features, skipped, identities)
+            progress(folder, start + len(chunk), len(new))
+        store.save_checkpoint(cp)
+        rep.seconds = time.perf_counter() - t0
+        report.folders.append(rep)
+    return report
