@@ -88,8 +88,8 @@ def wants_text(direction: Direction, features: MessageFeatures) -> bool:
     The user's own mail and list/bulk mail (List-Id, Precedence: bulk/list/junk,
     Auto-Submitted) are judged on headers and engagement alone.
     """
-    if direction != "in":
-        return False
+    if direction != "in" or not features.sender:
+        return False  # a message without a usable sender is never scored
     if features.list_id or features.precedence in ("bulk", "list", "junk"):
         return False
     return not (features.auto_submitted and features.auto_submitted != "no")

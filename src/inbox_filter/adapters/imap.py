@@ -23,6 +23,7 @@ from typing import Any
 
 import imapclient
 import imapclient.exceptions
+from imapclient.response_parser import parse_fetch_response
 
 from ..config import AccountSettings
 from ..core.features import HEADER_FIELDS, TEXT_LIMIT, TextPart, find_text_part
@@ -86,9 +87,24 @@ def _decode_folder(name: Any) -> str:
 
 
 def _flags(raw: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(
-        sorted(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in raw)
-    )
+    """Sorted flag names, without \\Recent: it is per session (RFC 3501 §2.3.2), so
+    keeping it would make every rescan look like a flag change."""
+    names = (f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in raw)
+    return tuple(sorted(n for n in names if n.lower() != "\\recent"))
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """Compress sorted-or-not UIDs into an IMAP sequence set: ``1:3,7,9:10``."""
+    out: list[str] = []
+    ordered = sorted(set(uids))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
 
 
 def make_ssl_context(account: AccountSettings) -> ssl.SSLContext:
@@ -191,6 +207,35 @@ class ImapSession:
             return fn(*args, **kwargs)
         except (OSError, imapclient.exceptions.IMAPClientError) as exc:
             raise map_error(exc, self.account, during) from exc
+
+    def _fetch(
+        self, uids: str, items: Sequence[str], during: str, modifiers: str | None = None
+    ) -> dict[int, dict[bytes, Any]]:
+        """``UID FETCH`` with a UID set string such as ``1:500,502``.
+
+        imapclient's ``fetch`` turns the message set back into ints to filter its
+        answer, so it cannot take a range; a range keeps the command short when a
+        folder has 10^5 messages. This is the same sequence of imaplib calls it
+        makes, minus that filter (unsolicited FETCHes are dropped by the callers).
+        """
+        imap = self.client._imap
+        args = ["FETCH", uids, "({})".format(" ".join(items))]
+        if modifiers:
+            args.append(f"({modifiers})")
+
+        def run() -> dict[int, dict[bytes, Any]]:
+            tag = imap._command("UID", *args)
+            typ, data = imap._command_complete("FETCH", tag)
+            if typ != "OK":
+                raise imapclient.exceptions.IMAPClientError(
+                    f"FETCH failed: {data[0]!r}" if data else "FETCH failed"
+                )
+            typ, data = imap._untagged_response(typ, data, "FETCH")
+            if data == [None]:
+                return {}
+            return dict(parse_fetch_response(data, self.client.normalise_times, True))
+
+        return self._call(during, run)  # type: ignore[no-any-return]
 
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
@@ -351,9 +396,12 @@ class ImapSession:
         out: dict[int, bytes] = {}
         for section, uids in by_section.items():
             item = f"BODY.PEEK[{section}]<0.{TEXT_LIMIT}>"
-            resp = self._call("fetching text", self.client.fetch, uids, [item])
+            resp = self._fetch(uid_set(uids), [item], "fetching text")
             prefix = f"BODY[{section}]".encode()
+            wanted_uids = set(uids)
             for uid, data in resp.items():
+                if uid not in wanted_uids:
+                    continue
                 for key, value in data.items():
                     if isinstance(key, bytes) and key.startswith(prefix):
                         out[uid] = value or b""
@@ -365,11 +413,13 @@ class ImapSession:
         """FLAGS of messages 1..last_uid; only those changed since a MODSEQ with CONDSTORE."""
         if last_uid < 1:
             return {}
-        modifiers = [f"CHANGEDSINCE {changedsince}"] if changedsince is not None else None
-        resp = self._call(
-            "fetching flags", self.client.fetch, f"1:{last_uid}", ["FLAGS"], modifiers
-        )
-        return {uid: _flags(d.get(b"FLAGS", ())) for uid, d in resp.items() if uid <= last_uid}
+        modifiers = f"CHANGEDSINCE {changedsince}" if changedsince is not None else None
+        resp = self._fetch(f"1:{last_uid}", ["FLAGS"], "fetching flags", modifiers)
+        return {
+            uid: _flags(d.get(b"FLAGS", ()))
+            for uid, d in resp.items()
+            if uid <= last_uid and b"FLAGS" in d
+        }
 
 
 def connect(account: AccountSettings, password: Secret) -> ImapSession:

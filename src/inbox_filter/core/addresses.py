@@ -84,12 +84,15 @@ def parse_address_list(values: list[str]) -> list[tuple[str, str]]:
 
     ``getaddresses`` yields ``('', '')`` for input it cannot parse (CVE-2023-27043);
     those, and anything that does not normalise to an address, are skipped.
+    Encoded-words are decoded only in the display name, after the list is split
+    (RFC 2047 §5): decoding first would let an encoded ``,`` or ``<x@y>`` in a name
+    smuggle in another address.
     """
     out: list[tuple[str, str]] = []
-    for name, addr in email.utils.getaddresses([decode_words(v) for v in values]):
+    for name, addr in email.utils.getaddresses(values):
         norm = normalize_address(addr)
         if norm:
-            out.append((strip_controls(name), norm))
+            out.append((strip_controls(decode_words(name)), norm))
     return out
 
 

@@ -46,4 +46,8 @@ def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[s
         chunks = parsed.text_plain if part.subtype == "plain" else parsed.text_html
     except Exception as exc:  # mail-parser raises many kinds; one message, one skip
         raise MessageParseError(f"text part {part.section} could not be decoded: {exc!r}") from exc
-    return part.subtype, "\n".join(chunks)
+    text = "\n".join(chunks)
+    if truncated:
+        # A multi-byte character cut by the byte limit decodes to U+FFFD: drop it.
+        text = text.rstrip("\ufffd")
+    return part.subtype, text

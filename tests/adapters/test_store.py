@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from inbox_filter.adapters.store import DB_NAME, MIGRATIONS, Checkpoint, Store
+from inbox_filter.core.features import RawMessage, extract_features
+from inbox_filter.errors import StoreError
+
+
+def feat(uid: int, sender: str = "bob@x.org", direction: str = "in", to: str = "me@x.org"):
+    header = (f"From: {sender}\r\nTo: {to}\r\nMessage-ID: <{uid}@x>\r\n"
+              f"Date: Mon, 1 Jan 2024 00:00:0{uid % 10} +0000\r\n\r\n").encode()
+    return extract_features(RawMessage("INBOX", uid, direction, (), None, 10, header))  # type: ignore[arg-type]
+
+
+def test_migrations_are_recorded_and_files_private(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "st") as s:
+        assert s.schema_version() == max(v for v, _, _ in MIGRATIONS)
+        rows = s.conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+        assert [r[0] for r in rows] == [v for v, _, _ in MIGRATIONS]
+        assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert stat.S_IMODE((tmp_path / "st").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "st" / DB_NAME).stat().st_mode) == 0o600
+    # Re-opening applies nothing twice.
+    with Store.open(tmp_path / "st") as s:
+        assert s.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        s.conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'now')")
+    with pytest.raises(StoreError, match="newer inbox-filter"):
+        Store.open(tmp_path)
+
+
+def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot be used") as info:
+        Store.open(tmp_path)
+    assert "move it aside" in str(info.value)
+
+
+def test_batch_and_checkpoint_are_atomic(tmp_path: Path) -> None:
+    cp = Checkpoint("acc", "INBOX", "inbox", 5, 2, None, None, None)
+    with Store.open(tmp_path) as s:
+        s.save_batch(cp, [feat(1), feat(2)])
+        bad = feat(3)
+        object.__setattr__(bad, "flags", None)  # make the insert fail mid-batch
+        with pytest.raises((sqlite3.Error, TypeError, AttributeError)):
+            s.save_batch(Checkpoint("acc", "INBOX", "inbox", 5, 4, None, None, None),
+                         [feat(4), bad])
+        got = s.checkpoint("acc", "INBOX")
+        assert got is not None and got.last_uid == 2  # not advanced
+        assert sorted(s.uids("acc", "INBOX", 5)) == [1, 2]  # uid 4 rolled back
+        # A retried batch does not duplicate.
+        s.save_batch(cp, [feat(1), feat(2)])
+        assert s.message_count("acc", "INBOX", 5) == 2
+
+
+def test_reset_flags_and_remove(tmp_path: Path) -> None:
+    cp = Checkpoint("acc", "INBOX", "inbox", 5, 3, None, None, None)
+    with Store.open(tmp_path) as s:
+        s.save_batch(cp, [feat(1), feat(2), feat(3)], skipped=[(9, "bad")])
+        assert s.message_count("acc", "INBOX", 5) == 4
+        assert s.update_flags("acc", "INBOX", 5, [(1, "\\Seen"), (2, "")]) == 1
+        assert s.uids("acc", "INBOX", 5)[1] == "\\Seen"
+        assert s.remove_uids("acc", "INBOX", 5, [2, 9]) == 1
+        assert s.skipped_count("acc") == 0
+        assert s.reset_folder("acc", "INBOX") == 2
+        assert s.checkpoint("acc", "INBOX") is None
+
+
+def test_accounts_are_separate(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        s.save_batch(Checkpoint("a", "INBOX", "inbox", 1, 1, None, None, None), [feat(1)])
+        s.save_batch(Checkpoint("b", "INBOX", "inbox", 1, 1, None, None, None),
+                     [feat(1, sender="ann@x.org")])
+        assert [r.sender for r in s.inbound("a")] == ["bob@x.org"]
+        assert [r.sender for r in s.inbound("b")] == ["ann@x.org"]
+
+
+def test_outbound_rows_carry_recipients_and_refs(tmp_path: Path) -> None:
+    header = (b"From: me@x.org\r\nTo: bob@x.org, ann@x.org\r\nBcc: carl@x.org\r\n"
+              b"Message-ID: <o@x>\r\nIn-Reply-To: <1@x>\r\nReferences: <0@x> <1@x>\r\n\r\n")
+    f = extract_features(RawMessage("Sent", 1, "out", (), None, 10, header))
+    with Store.open(tmp_path) as s:
+        s.save_batch(Checkpoint("a", "Sent", "sent", 1, 1, None, None, None), [f])
+        (row,) = list(s.outbound("a"))
+        assert sorted(row.recipients) == ["ann@x.org", "bob@x.org", "carl@x.org"]
+        assert sorted(row.refs) == ["<0@x>", "<1@x>"]

@@ -1,0 +1,341 @@
+"""Issue 2: read a real mailbox safely (real Dovecot, the real CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inbox_filter.config import load_settings
+from inbox_filter.service import scan_account
+from tests.dovecot import DovecotServer
+from tests.integration.util import mail, pw_env, run_cli, write_config
+
+ME = "me@example.org"
+
+
+def seed_small(server: DovecotServer, user: str, sent: str) -> None:
+    """A friend the user answers, a pushy one-sided sender, a list, a bad message."""
+    server.append(user, "INBOX", mail("Friend <friend@example.com>", ME, "lunch?", "Lunch?",
+                                      mid="<f1@example.com>"), flags=[b"\\Seen"])
+    server.append(user, sent, mail(ME, "friend@example.com", "Re: lunch?", "Sure!",
+                                   mid="<r1@example.org>", in_reply_to="<f1@example.com>"),
+                  flags=[b"\\Seen"])
+    for i in range(3):
+        server.append(user, "INBOX", mail("Pushy Vendor <sales@vendor.example>", ME,
+                                          f"following up {i}", "Why haven't you replied?",
+                                          mid=f"<p{i}@vendor.example>"))
+    server.append(user, "INBOX", mail("News <news@list.example>", ME, "Weekly", "news",
+                                      mid="<n1@list.example>",
+                                      headers={"List-Id": "<weekly.list.example>"}),
+                  flags=[b"\\Seen", b"\\Flagged"])
+    server.append(user, "INBOX", b"From: \x00\xff broken <<<\r\nSubject: =?bad?=\r\n\r\n\xff\xfe")
+
+
+def senders(run_json: dict) -> dict[str, dict]:
+    return {s["address"]: s for s in run_json["senders"]}
+
+
+def test_scan_dry_run_standard_layout(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    before = dovecot.folder_state(user)
+    cfg = write_config(tmp_path, dovecot, user)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=pw_env(dovecot, user))
+    assert run.code == 0, run.err
+    data = run.json()
+    got = senders(data)
+    assert set(got) == {"friend@example.com", "sales@vendor.example", "news@list.example"}
+    friend, pushy, news = got["friend@example.com"], got["sales@vendor.example"], got["news@list.example"]
+    assert (friend["inbound"], friend["outbound"], friend["replied"], friend["read_rate"]) == (1, 1, 1, 1.0)
+    assert (pushy["inbound"], pushy["outbound"], pushy["replied"], pushy["read_rate"]) == (3, 0, 0, 0.0)
+    assert news["inbound"] == 1 and news["read_rate"] == 1.0
+    assert set(friend) >= {"address", "inbound", "outbound", "replied", "read_rate", "first", "last"}
+    assert friend["first"].startswith("2024-07-01")
+    # The mailbox is exactly as it was: every folder, every UID, every flag.
+    assert dovecot.folder_state(user) == before
+    # The table form works too and says nothing was changed.
+    table = run_cli("--config", str(cfg), "scan", "--dry-run", env=pw_env(dovecot, user))
+    assert table.code == 0 and "sales@vendor.example" in table.out
+    assert "mailbox was not changed" in table.out
+
+
+def test_incremental_fetches_only_new(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    acc = settings.accounts[0]
+    env = pw_env(dovecot, user)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        first = scan_account(acc, settings.general.state_dir)
+        inbox = next(f for f in first.report.folders if f.folder == "INBOX")
+        assert len(inbox.headers_fetched) == 6
+        # Text only for people's mail: not for the list, not for the user's own Sent mail.
+        assert len(inbox.texts_fetched) == 4
+        assert all(not f.texts_fetched for f in first.report.folders if f.role == "sent")
+
+        second = scan_account(acc, settings.general.state_dir)
+        assert all(not f.headers_fetched and not f.texts_fetched for f in second.report.folders)
+        assert second.report.new == 0
+
+        new_uids = [
+            dovecot.append(user, "INBOX", mail(f"n{i}@new.example", ME, "hi", "hello",
+                                               mid=f"<new{i}@new.example>"))
+            for i in range(10)
+        ]
+        third = scan_account(acc, settings.general.state_dir)
+        inbox = next(f for f in third.report.folders if f.folder == "INBOX")
+        assert sorted(inbox.headers_fetched) == sorted(new_uids)
+        assert sorted(inbox.texts_fetched) == sorted(new_uids)
+        assert all(not f.headers_fetched for f in third.report.folders if f.role == "sent")
+
+        # A flag change made elsewhere is picked up without refetching bodies (CONDSTORE).
+        with dovecot.client(user) as c:
+            c.select_folder("INBOX")
+            c.add_flags([new_uids[0]], [b"\\Seen"])
+        fourth = scan_account(acc, settings.general.state_dir)
+        inbox = next(f for f in fourth.report.folders if f.folder == "INBOX")
+        assert inbox.flags_updated == 1 and not inbox.headers_fetched
+        assert fourth.histories["n0@new.example"].seen == 1
+
+
+def test_bytes_on_the_wire_for_a_noop_rescan(dovecot: DovecotServer, tmp_path: Path) -> None:
+    """The server's own count: a rescan with nothing new sends almost nothing."""
+    user, _ = dovecot.new_user()
+    big = "x" * 200_000
+    for i in range(5):
+        dovecot.append(user, "INBOX", mail(f"p{i}@x.example", ME, "s", big, mid=f"<b{i}@x>"))
+    cfg = write_config(tmp_path, dovecot, user)
+    env = pw_env(dovecot, user)
+    assert run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env).code == 0
+    assert run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env).code == 0
+    outs = dovecot.session_bytes_out(user, min_count=2)
+    cold, noop = outs[-2], outs[-1]
+    assert cold < 5 * (16 * 1024 + 2000), "never more than 16 KB of text per message"
+    assert noop < 3000, f"no-op rescan sent {noop} bytes"
+
+
+def test_flag_sweep_without_condstore(dovecot_factory, tmp_path: Path) -> None:
+    server = dovecot_factory(
+        capability_override="IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
+        "SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS "
+        "LIST-EXTENDED I18NLEVEL=1 SPECIAL-USE"
+    )
+    user, _ = server.new_user()
+    seed_small(server, user, "Sent")
+    settings = load_settings(write_config(tmp_path, server, user))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(server, user).items():
+            mp.setenv(k, v)
+        scan_account(settings.accounts[0], settings.general.state_dir)
+        with server.client(user) as c:
+            c.select_folder("INBOX")
+            uids = c.search(["FROM", "sales@vendor.example"])
+            c.add_flags(uids[:2], [b"\\Seen"])
+            c.delete_messages(uids[2:])
+            c.expunge()
+        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        inbox = next(f for f in res.report.folders if f.folder == "INBOX")
+        assert (inbox.flags_updated, inbox.removed, len(inbox.headers_fetched)) == (2, 1, 0)
+        pushy = res.histories["sales@vendor.example"]
+        assert (pushy.inbound, pushy.seen) == (2, 2)
+
+
+def test_expunge_detected_with_condstore(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(dovecot, user).items():
+            mp.setenv(k, v)
+        scan_account(settings.accounts[0], settings.general.state_dir)
+        with dovecot.client(user) as c:
+            c.select_folder("INBOX")
+            c.delete_messages(c.search(["FROM", "sales@vendor.example"])[:1])
+            c.expunge()
+        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        assert res.histories["sales@vendor.example"].inbound == 2
+
+
+def test_uidvalidity_change_resyncs(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(dovecot, user).items():
+            mp.setenv(k, v)
+        scan_account(settings.accounts[0], settings.general.state_dir)
+        # Recreate Sent: same name, new UIDVALIDITY, different content.
+        with dovecot.client(user) as c:
+            c.delete_folder("Sent")
+            c.create_folder("Sent")
+        dovecot.append(user, "Sent", mail(ME, "new@x.example", "hi", "x", mid="<s9@x>"))
+        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        sent = next(f for f in res.report.folders if f.role == "sent")
+        assert sent.resynced and len(sent.headers_fetched) == 1
+        assert res.histories["friend@example.com"].outbound == 0
+        assert res.histories["new@x.example"].outbound == 1
+
+
+def test_dotted_layout_needs_folder_names(dovecot_dotted: DovecotServer, tmp_path: Path) -> None:
+    server = dovecot_dotted
+    user, _ = server.new_user()
+    seed_small(server, user, "INBOX.Sent")
+    env = pw_env(server, user)
+    cfg = write_config(tmp_path, server, user)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env)
+    assert run.code == 6
+    assert "no Sent folder" in run.err and "INBOX.Sent" in run.err and "sent = [" in run.err
+    check = run_cli("--config", str(cfg), "check", env=env)
+    assert check.code == 8 and "FAIL" in check.out and "no Drafts folder" in check.out
+
+    cfg = write_config(tmp_path, server, user,
+                       folders={"sent": ["INBOX.Sent"], "drafts": "INBOX.Drafts", "junk": "INBOX.Junk"})
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env)
+    assert run.code == 0, run.err
+    assert senders(run.json())["friend@example.com"]["outbound"] == 1
+    check = run_cli("--config", str(cfg), "check", env=env)
+    assert check.code == 0, check.out + check.err
+    assert "sent: INBOX.Sent (by config)" in check.out
+
+
+def test_gmail_layout_by_special_use(dovecot_gmail: DovecotServer, tmp_path: Path) -> None:
+    server = dovecot_gmail
+    user, _ = server.new_user()
+    seed_small(server, user, "[Gmail]/Sent Mail")
+    before = server.folder_state(user)
+    cfg = write_config(tmp_path, server, user)
+    env = pw_env(server, user)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env)
+    assert run.code == 0, run.err
+    assert senders(run.json())["friend@example.com"]["outbound"] == 1
+    check = run_cli("--config", str(cfg), "check", env=env)
+    assert check.code == 0, check.out
+    assert "sent: [Gmail]/Sent Mail (by SPECIAL-USE)" in check.out
+    assert "drafts: [Gmail]/Drafts (by SPECIAL-USE)" in check.out
+    assert server.folder_state(user) == before
+
+
+def test_several_sent_folders_are_all_read(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    with dovecot.client(user) as c:
+        c.create_folder("Sent Items")
+    dovecot.append(user, "Sent", mail(ME, "a@x.example", "1", "x", mid="<s1@x>"))
+    dovecot.append(user, "Sent Items", mail(ME, "a@x.example", "2", "x", mid="<s2@x>"))
+    dovecot.append(user, "Sent Items", mail(ME, "a@x.example", "1", "x", mid="<s1@x>"))  # dup
+    cfg = write_config(tmp_path, dovecot, user, folders={"sent": ["Sent", "Sent Items"]})
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=pw_env(dovecot, user))
+    assert run.code == 0, run.err
+    # a@x.example never wrote, so it is no sender; its count shows in the sync report.
+    folders = {f["folder"]: f for f in run.json()["accounts"][0]["folders"]}
+    assert folders["Sent"]["new"] == 1 and folders["Sent Items"]["new"] == 2
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_wrong_password(dovecot: DovecotServer, tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    cfg = write_config(tmp_path, dovecot, user)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run",
+                  env={"INBOX_FILTER_PASSWORD_MAIN": "wrong-password"})
+    assert run.code == 4
+    assert "refused the login" in run.err and "Traceback" not in run.err
+    assert "wrong-password" not in run.err + run.out
+
+
+def test_unreachable_and_unresolvable(tmp_path: Path, dovecot: DovecotServer) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed_port = s.getsockname()[1]
+    s.close()
+    cfg = write_config(tmp_path, dovecot, "u", port=closed_port)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", env={"INBOX_FILTER_PASSWORD_MAIN": "x"})
+    assert run.code == 5 and "refused the connection" in run.err
+    cfg = write_config(tmp_path, dovecot, "u", host="no-such-host.invalid", security="tls")
+    run = run_cli("--config", str(cfg), "check", env={"INBOX_FILTER_PASSWORD_MAIN": "x"})
+    assert run.code == 8 and "cannot resolve the host name 'no-such-host.invalid'" in run.out
+
+
+def test_malformed_config_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[accounts.main]\nhost = "h"\nusername = "me@x.org"\nport = "993"\n')
+    run = run_cli("--config", str(cfg), "scan", "--dry-run")
+    assert run.code == 3
+    assert str(cfg) in run.err and "port: expected an integer" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_no_credentials_anywhere(tmp_path: Path, dovecot: DovecotServer) -> None:
+    cfg = write_config(tmp_path, dovecot, "u")
+    run = run_cli("--config", str(cfg), "scan", "--dry-run",
+                  env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert run.code == 4
+    assert "no secure keyring" in run.err and "INBOX_FILTER_PASSWORD_MAIN" in run.err
+
+
+# ------------------------------------------------------------------ TLS
+
+
+def test_tls_self_signed_refused_then_accepted_with_ca(dovecot_factory, tmp_path: Path) -> None:
+    server = dovecot_factory(tls=True)
+    user, _ = server.new_user()
+    seed_small(server, user, "Sent")
+    env = pw_env(server, user)
+    cfg = write_config(tmp_path, server, user, security="tls")
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", env=env)
+    assert run.code == 5
+    assert "could not be verified" in run.err and "ca_file" in run.err
+    cfg = write_config(tmp_path, server, user, security="tls", ca_file=server.ca_file)
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", "--json", env=env)
+    assert run.code == 0, run.err
+    check = run_cli("--config", str(cfg), "check", env=env)
+    assert check.code == 0 and "certificate verified" in check.out
+
+
+def test_starttls_required(dovecot_factory, dovecot: DovecotServer, tmp_path: Path) -> None:
+    # A plain server without STARTTLS: refuse to log in.
+    user, _ = dovecot.new_user()
+    cfg = write_config(tmp_path, dovecot, user, security="starttls")
+    run = run_cli("--config", str(cfg), "scan", "--dry-run", env=pw_env(dovecot, user))
+    assert run.code == 5 and "does not offer STARTTLS" in run.err
+    # A server with STARTTLS and the CA configured: works.
+    server = dovecot_factory(starttls=True)
+    user, _ = server.new_user()
+    cfg = write_config(tmp_path, server, user, security="starttls", ca_file=server.ca_file)
+    run = run_cli("--config", str(cfg), "check", env=pw_env(server, user))
+    assert run.code == 0, run.out + run.err
+    assert "TLS" in run.out
+
+
+# ------------------------------------------------------------------ malformed mail
+
+
+def test_malformed_corpus_through_imap(dovecot: DovecotServer, shared_data: Path,
+                                       tmp_path: Path) -> None:
+    user, _ = dovecot.new_user()
+    files = sorted(p for p in (shared_data / "malformed").rglob("*") if p.is_file())
+    appended = 0
+    with dovecot.client(user) as c:
+        for p in files:
+            data = p.read_bytes()
+            if not data.strip():
+                continue
+            c.append("INBOX", data)
+            appended += 1
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(dovecot, user).items():
+            mp.setenv(k, v)
+        res = scan_account(settings.accounts[0], settings.general.state_dir)
+    inbox = next(f for f in res.report.folders if f.folder == "INBOX")
+    assert inbox.new == appended
+    from inbox_filter.adapters.store import Store
+
+    with Store.open(settings.general.state_dir) as s:
+        stored = s.conn.execute("SELECT COUNT(*) FROM messages WHERE folder = 'INBOX'").fetchone()[0]
+    assert stored + inbox.skipped == appended
