@@ -119,6 +119,7 @@ def test_malformed_corpus_never_stops_a_scan(shared_data: Path, tmp_path: Path) 
     assert len(files) >= 100
     spec = parse_source(f"dir:{root}", {d.name: "inbox" for d in root.iterdir() if d.is_dir()})
     res = scan_local(spec, ("me@x.org",), tmp_path / "st")
+    assert sum(f.new for f in res.report.folders) == len(files)
     with Store.open(tmp_path / "st") as s:
         stored = s.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         failed = s.conn.execute("SELECT COUNT(*) FROM skipped").fetchone()[0]
