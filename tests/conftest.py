@@ -14,9 +14,7 @@ import pytest
 
 from tests.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, start_dovecot
 from tests.enron import LoadedMailbox, load_lay_k
-
-# /work/main/tests/conftest.py -> /work/shared/data
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.shared import SHARED_DATA
 
 DovecotFactory = Callable[..., DovecotServer]
 

@@ -18,8 +18,9 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.dovecot import DovecotServer, appenduids
+from tests.shared import SHARED_DATA
 
-LAY_K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "enron" / "lay-k"
+LAY_K = SHARED_DATA / "enron" / "lay-k"
 
 INBOX_SOURCES = ("inbox",)
 SENT_SOURCES = ("sent", "_sent", "sent_items")
