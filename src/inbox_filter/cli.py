@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ import click
 
 from . import __version__
 from .config import Settings, load_settings
+from .core.policy import PolicySettings
 from .errors import ConfigError, InboxFilterError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -236,40 +239,79 @@ def scan(
 
     with _errors(obj):
         results: list[ScanResult] = []
+        now = int(time.time())
         if source:
-            from .adapters.local import parse_source
-
-            spec = parse_source(source, _parse_folder_map(folder_map))
-            ids = identities
-            state_dir = obj.state_dir_override
-            if not ids or state_dir is None:
-                try:
-                    settings = obj.settings()
-                    if not ids:
-                        ids = settings.account(account_name).identities
-                    if state_dir is None:
-                        state_dir = settings.general.state_dir
-                except ConfigError:
-                    if not ids:
-                        raise ConfigError(
-                            "--source needs your own addresses to tell sent from received",
-                            "pass --identity you@example.org (or a config with identities)",
-                        ) from None
-            if state_dir is None:
-                from .config import default_state_dir
-
-                state_dir = default_state_dir()
+            local = _local_context(obj, source, folder_map, identities, account_name)
             with _progress(obj, "reading") as progress:
-                results.append(scan_local(spec, ids, state_dir, progress=progress))
+                results.append(
+                    scan_local(
+                        local.spec,
+                        local.identities,
+                        local.state_dir,
+                        policy=local.policy,
+                        now=now,
+                        progress=progress,
+                    )
+                )
         else:
             settings = obj.settings()
             for account in settings.select(account_name):
                 with _progress(obj, f"{account.name}:") as progress:
-                    results.append(scan_account(account, obj.state_dir(), progress=progress))
+                    results.append(
+                        scan_account(
+                            account,
+                            obj.state_dir(),
+                            policy=settings.policy,
+                            now=now,
+                            progress=progress,
+                        )
+                    )
         if as_json:
             click.echo(json.dumps(_scan_json(results, limit), indent=2, ensure_ascii=False))
         else:
             _print_scan(results, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    spec: Any
+    identities: tuple[str, ...]
+    state_dir: Path
+    policy: PolicySettings
+
+
+def _local_context(
+    obj: Ctx,
+    source: str,
+    folder_map: tuple[str, ...],
+    identities: tuple[str, ...],
+    account_name: str | None,
+) -> _Local:
+    """What --source needs: the source, the user's addresses, a state folder, a policy.
+
+    A config is optional here: --identity and --state-dir can stand in for it.
+    """
+    from .adapters.local import parse_source
+    from .config import default_state_dir
+
+    spec = parse_source(source, _parse_folder_map(folder_map))
+    ids = identities
+    state_dir = obj.state_dir_override
+    policy = PolicySettings()
+    try:
+        settings = obj.settings()
+        policy = settings.policy
+        if not ids:
+            ids = settings.account(account_name).identities
+        if state_dir is None:
+            state_dir = settings.general.state_dir
+    except ConfigError:
+        if not ids:
+            raise ConfigError(
+                "--source needs your own addresses to tell sent from received",
+                "pass --identity you@example.org (or a config with identities)",
+            ) from None
+    return _Local(spec, tuple(ids), state_dir or default_state_dir(), policy)
 
 
 def _sender_json(h: Any) -> dict[str, Any]:
@@ -285,27 +327,83 @@ def _sender_json(h: Any) -> dict[str, Any]:
     }
 
 
+def _contact_json(c: Any) -> dict[str, Any]:
+    """One correspondent for `contacts --json` (stable keys; README documents them)."""
+    s, d, h = c.score, c.decision, c.history
+    return {
+        **_sender_json(h),
+        "reciprocity": round(s.reciprocity, 3),
+        "relationship": s.relationship,
+        "bulk": s.bulk,
+        "tone": s.tone.to_json(),
+        "unanswered_streak": s.unanswered_streak,
+        "action": d.action,
+        "tactic": d.tactic,
+        "rule": d.rule,
+        "reasons": list(d.reasons),
+    }
+
+
+def _suggestion_json(c: Any) -> dict[str, Any]:
+    d = c.decision
+    return {
+        "address": d.address,
+        "action": d.action,
+        "tactic": d.tactic,
+        "rule": d.rule,
+        "reasons": list(d.reasons),
+    }
+
+
 def _scan_json(results: list[Any], limit: int) -> dict[str, Any]:
     senders: list[dict[str, Any]] = []
+    suggestions: list[dict[str, Any]] = []
     accounts = []
+    multi = len(results) > 1
     for r in results:
         rows = r.senders()
-        rows = rows[:limit] if limit else rows
-        for h in rows:
-            d = _sender_json(h)
-            if len(results) > 1:
-                d["account"] = r.account
-            senders.append(d)
+        for h in rows[:limit] if limit else rows:
+            senders.append({**_sender_json(h), **({"account": r.account} if multi else {})})
+        for c in r.suggestions():
+            suggestions.append({**_suggestion_json(c), **({"account": r.account} if multi else {})})
         accounts.append({**r.report.to_json(), "skipped_total": r.skipped_total, "notes": r.notes})
-    return {"senders": senders, "accounts": accounts}
+    return {"senders": senders, "suggestions": suggestions, "accounts": accounts}
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output is for people's scripts and pagers: never truncate a column.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+
+
+_ACTION_LABEL = {
+    "decline": "decline",
+    "walk_away": "walk away (no reply)",
+    "unsubscribe": "unsubscribe",
+    "none": "",
+}
+
+
+def _print_suggestions(console: Any, contacts: list[Any]) -> None:
+    sugg = [c for c in contacts if c.decision.suggests]
+    if not sugg:
+        console.print("No suggestions: nobody here needs a way out.")
+        return
+    console.print(f"[bold]{len(sugg)} suggestion(s)[/bold]")
+    for c in sugg:
+        d = c.decision
+        tactic = f" ({d.tactic.replace('_', ' ')})" if d.tactic and d.action == "decline" else ""
+        name = f" {c.history.name}" if c.history.name else ""
+        console.print(f"- {_ACTION_LABEL[d.action]}{tactic}: {d.address}{name}", highlight=False)
+        for reason in d.reasons:
+            console.print(f"    {reason}", highlight=False, markup=False)
 
 
 def _print_scan(results: list[Any], limit: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    # Piped output is for people's scripts and pagers: never truncate a column.
-    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+    console = _console()
     for r in results:
         rows = r.senders()
         shown = rows[:limit] if limit else rows
@@ -334,13 +432,197 @@ def _print_scan(results: list[Any], limit: int) -> None:
                 _fmt_date(h.last),
             )
         console.print(table)
-        new = r.report.new
+        _print_suggestions(console, r.contacts)
         console.print(
-            f"{new} new message(s) read; {r.skipped_total} skipped as unreadable "
+            f"{r.report.new} new message(s) read; {r.skipped_total} skipped as unreadable "
             f"(see the log for why). The mailbox was not changed."
         )
         for note in r.notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {note}", markup=False)
+
+
+# ----------------------------------------------------------------------------- contacts
+
+_SORTS: dict[str, Callable[[Any], Any]] = {
+    "action": lambda c: 0,  # the order assess() returns: suggestions first
+    "reciprocity": lambda c: c.score.reciprocity,
+    "inbound": lambda c: -c.history.inbound,
+    "last": lambda c: -(c.history.last or 0),
+    "hostility": lambda c: -c.score.tone.hostility,
+    "pressure": lambda c: -c.score.tone.pressure,
+    "cold": lambda c: -c.score.tone.cold_outreach,
+    "politeness": lambda c: (c.score.tone.politeness is None, c.score.tone.politeness or 0),
+}
+
+
+@main.command()
+@click.option("--account", "account_name", help="Only this account.")
+@click.option("--source", help="A local source scanned before (maildir:, mbox:, dir:).")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="ADDRESS",
+    help="For --source: your own addresses (default: the config's).",
+)
+@click.option("--sort", type=click.Choice(sorted(_SORTS)), default="action", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--explain", metavar="ADDRESS", help="Everything about one sender, and why.")
+@click.option("--limit", type=int, default=0, help="Show only the first N (0 = all).")
+@click.pass_obj
+def contacts(
+    obj: Ctx,
+    account_name: str | None,
+    source: str | None,
+    identities: tuple[str, ...],
+    sort: str,
+    as_json: bool,
+    explain: str | None,
+    limit: int,
+) -> None:
+    """Everyone who writes to you: reciprocity, relationship, tone, suggested action.
+
+    Works from what the last `scan` stored; nothing is fetched.
+
+    \b
+    Examples:
+      inbox-filter contacts --sort reciprocity --limit 20
+      inbox-filter contacts --json
+      inbox-filter contacts --explain sales@vendor.example
+    """
+    from .adapters.store import Store
+    from .core.addresses import normalize_address
+    from .service import contacts_from_store
+
+    with _errors(obj):
+        now = int(time.time())
+        if source:
+            local = _local_context(obj, source, (), identities, account_name)
+            targets = [(local.spec.account_id, local.identities)]
+            state_dir, policy = local.state_dir, local.policy
+        else:
+            settings = obj.settings()
+            targets = [(a.name, a.identities) for a in settings.select(account_name)]
+            state_dir, policy = obj.state_dir(), settings.policy
+        everyone: list[tuple[str, Any]] = []
+        with Store.open(state_dir) as store:
+            for account, ids in targets:
+                for c in contacts_from_store(store, account, ids, policy, now):
+                    everyone.append((account, c))
+        if explain:
+            wanted = normalize_address(explain)
+            found = [(a, c) for a, c in everyone if c.history.address == wanted]
+            if not found:
+                raise InboxFilterError(
+                    f"no sender {explain!r} in the stored mail",
+                    "check the address, or run `inbox-filter scan` first",
+                )
+            for account, c in found:
+                if as_json:
+                    click.echo(json.dumps(_explain_json(account, c), indent=2, ensure_ascii=False))
+                else:
+                    _print_explain(account, c)
+            return
+        everyone.sort(key=lambda ac: _SORTS[sort](ac[1]))
+        shown = everyone[:limit] if limit else everyone
+        multi = len(targets) > 1
+        if as_json:
+            out = [{**_contact_json(c), **({"account": a} if multi else {})} for a, c in shown]
+            click.echo(json.dumps({"contacts": out}, indent=2, ensure_ascii=False))
+            return
+        _print_contacts([c for _, c in shown], len(everyone))
+
+
+def _f(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
+def _print_contacts(rows: list[Any], total: int) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"{total} correspondents", title_justify="left")
+    for col in (
+        "address",
+        "recv",
+        "sent",
+        "recip",
+        "relationship",
+        "polite",
+        "hostile",
+        "pressure",
+        "cold",
+        "action",
+        "why",
+    ):
+        table.add_column(col, overflow="fold")
+    for c in rows:
+        s, d, h = c.score, c.decision, c.history
+        action = _ACTION_LABEL[d.action] + (f" ({d.tactic})" if d.action == "decline" else "")
+        table.add_row(
+            h.address,
+            str(h.inbound),
+            str(h.outbound),
+            _f(s.reciprocity),
+            ("bulk" if s.bulk else s.relationship),
+            _f(s.tone.politeness),
+            _f(s.tone.hostility),
+            _f(s.tone.pressure),
+            _f(s.tone.cold_outreach),
+            action,
+            d.reasons[0] if d.reasons else "",
+        )
+    console.print(table)
+
+
+def _explain_json(account: str, c: Any) -> dict[str, Any]:
+    h = c.history
+    latencies = sorted(h.reply_latencies)
+    return {
+        "account": account,
+        **_contact_json(c),
+        "history": {
+            "started_by_them": h.started_by_them,
+            "started_by_you": h.sent_starts,
+            "answered_flags": sum(1 for r in h.received if r.engaged),
+            "longest_unanswered_streak": h.longest_unanswered_streak(),
+            "median_reply_hours": round(latencies[len(latencies) // 2] / 3600, 1)
+            if latencies
+            else None,
+            "last_read": _iso(h.last_read),
+            "last_you_wrote": _iso(h.last_outbound),
+        },
+        "score_reasons": {k: list(v) for k, v in c.score.reasons.items()},
+        "bulk_signals": list(c.score.bulk_signals),
+    }
+
+
+def _print_explain(account: str, c: Any) -> None:
+    data = _explain_json(account, c)
+    console = _console()
+    console.print(f"[bold]{data['address']}[/bold] {data['name']}  ({account})", highlight=False)
+    console.print(
+        f"  received {data['inbound']}, you sent {data['outbound']}, you replied to "
+        f"{data['replied']}, read {data['read_rate'] if data['read_rate'] is not None else '-'}"
+        f", first {_fmt_date(c.history.first)}, last {_fmt_date(c.history.last)}",
+        highlight=False,
+    )
+    hist = data["history"]
+    console.print(
+        f"  threads started by them {hist['started_by_them']}, by you {hist['started_by_you']};"
+        f" longest run without a reply {hist['longest_unanswered_streak']}; "
+        f"median reply time {hist['median_reply_hours'] or '-'} h",
+        highlight=False,
+    )
+    for key, reasons in data["score_reasons"].items():
+        for r in reasons:
+            console.print(f"  {key}: {r}", highlight=False, markup=False)
+    for key, phrases in data["tone"]["evidence"].items():
+        console.print(f"  evidence {key}: {', '.join(phrases)}", highlight=False, markup=False)
+    action = _ACTION_LABEL[data["action"]] or "none"
+    console.print(f"  decision: {action} (rule {data['rule']})", highlight=False)
+    for r in data["reasons"]:
+        console.print(f"    {r}", highlight=False, markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

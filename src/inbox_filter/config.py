@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar
 
 import platformdirs
 
+from .core.addresses import normalize_address
+from .core.policy import PolicySettings
 from .errors import ConfigError
 
 APP_NAME = "inbox-filter"
@@ -87,6 +89,7 @@ class Settings:
     path: Path | None
     general: GeneralSettings
     accounts: tuple[AccountSettings, ...]
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
     def account(self, name: str | None) -> AccountSettings:
         """The named account, or the only one when ``name`` is None."""
@@ -143,7 +146,7 @@ def load_settings(path: Path | None = None) -> Settings:
 def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Settings:
     """Validate an already-decoded TOML document."""
     where = _Where(path)
-    _check_keys(data, {"general", "accounts"}, where, "")
+    _check_keys(data, {"general", "accounts", "policy"}, where, "")
     general_raw = _table(data, "general", where, "", required=False)
     _check_keys(general_raw, {"state_dir"}, where, "general")
     state_dir_raw = _get(general_raw, "state_dir", str, where, "general", default=None)
@@ -160,7 +163,68 @@ def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Setting
         _parse_account(name, _table(accounts_raw, name, where, "accounts", required=True), where)
         for name in accounts_raw
     )
-    return Settings(path=path, general=general, accounts=accounts)
+    policy = _parse_policy(_table(data, "policy", where, "", required=False), where)
+    return Settings(path=path, general=general, accounts=accounts, policy=policy)
+
+
+# key -> (type, low, high); defaults come from PolicySettings itself.
+_POLICY_NUMBERS: dict[str, tuple[type, float, float]] = {
+    "unsubscribe_max_read_rate": (float, 0.0, 1.0),
+    "unsubscribe_min_messages": (int, 1, 10_000),
+    "decline_max_reciprocity": (float, 0.0, 1.0),
+    "decline_min_messages": (int, 1, 10_000),
+    "pressure_threshold": (float, 0.0, 1.0),
+    "hostility_threshold": (float, 0.0, 1.0),
+    "cold_threshold": (float, 0.0, 1.0),
+    "recent_days": (int, 0, 36_500),
+    "protect_if_written": (int, 1, 10_000),
+}
+
+
+def _parse_policy(raw: Mapping[str, Any], where: _Where) -> PolicySettings:
+    sec = "policy"
+    _check_keys(raw, {*_POLICY_NUMBERS, "humour", "protected", "organisation_domains"}, where, sec)
+    defaults = PolicySettings()
+    values: dict[str, Any] = {}
+    for key, (typ, low, high) in _POLICY_NUMBERS.items():
+        types: tuple[type, ...] = (int, float) if typ is float else (int,)
+        value = _get(raw, key, types, where, sec, default=getattr(defaults, key))
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{where}: [{sec}] {key}: expected a value from {low:g} to {high:g}, got {value}"
+            )
+        values[key] = typ(value)
+    values["humour"] = _get(raw, "humour", bool, where, sec, default=False)
+    protected: set[str] = set()
+    for i, entry in enumerate(_get(raw, "protected", list, where, sec, default=[])):
+        norm = _protect_entry(entry)
+        if norm is None:
+            raise ConfigError(
+                f'{where}: [{sec}] protected[{i}]: expected an address or "@domain", got {entry!r}'
+            )
+        protected.add(norm)
+    values["protected"] = frozenset(protected)
+    orgs = _get(raw, "organisation_domains", list, where, sec, default=None)
+    if orgs is not None:
+        for i, d in enumerate(orgs):
+            if not isinstance(d, str) or "." not in d or "@" in d or " " in d:
+                raise ConfigError(
+                    f"{where}: [{sec}] organisation_domains[{i}]: expected a domain such as "
+                    f'"example.org", got {d!r}'
+                )
+        values["organisation_domains"] = frozenset(d.lower().strip(".") for d in orgs)
+    return PolicySettings(**values)
+
+
+def _protect_entry(entry: object) -> str | None:
+    """An address (normalised) or ``@domain`` (lower case); None when neither."""
+    if not isinstance(entry, str):
+        return None
+    entry = entry.strip()
+    if entry.startswith("@"):
+        domain = entry[1:].lower().strip(".")
+        return "@" + domain if "." in domain and "@" not in domain and " " not in domain else None
+    return normalize_address(entry) or None
 
 
 _ACCOUNT_KEYS = {

@@ -6,6 +6,7 @@ The CLI and (later) the daemon call these functions; they hold no state of their
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +16,23 @@ from .adapters.store import Store
 from .config import AccountSettings
 from .core.addresses import normalize_identities
 from .core.history import SenderHistory, build_histories
+from .core.policy import Decision, Marks, PolicySettings, decide, organisation_domains
+from .core.scoring import SenderScore, reference_time, score_sender
 from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One correspondent: scores and the suggestion."""
+
+    score: SenderScore
+    decision: Decision
+
+    @property
+    def history(self) -> SenderHistory:
+        return self.score.history
 
 
 @dataclass(slots=True)
@@ -27,6 +42,10 @@ class ScanResult:
     histories: dict[str, SenderHistory]
     skipped_total: int = 0
     notes: list[str] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+
+    def suggestions(self) -> list[Contact]:
+        return [c for c in self.contacts if c.decision.suggests]
 
     def senders(self) -> list[SenderHistory]:
         """Everyone who wrote to the user, most messages first."""
@@ -43,10 +62,62 @@ def histories_from_store(
     )
 
 
+def marks_from_store(store: Store, account: str) -> Marks:
+    m = store.marks(account)
+    return Marks(
+        dismissed=m.get("dismissed", {}),
+        protected=frozenset(m.get("protected", {})),
+        ended=m.get("ended", {}),
+    )
+
+
+def assess(
+    histories: dict[str, SenderHistory],
+    identities: frozenset[str],
+    policy: PolicySettings,
+    marks: Marks,
+    now: int,
+) -> list[Contact]:
+    """Score and decide every correspondent who wrote to the user.
+
+    Suggestions first (walk away, decline, unsubscribe), then by volume.
+    """
+    ref = reference_time(histories, now)
+    orgs = organisation_domains(policy, identities)
+    out = []
+    for h in histories.values():
+        if h.inbound == 0:
+            continue
+        score = score_sender(h, ref)
+        out.append(Contact(score, decide(score, policy, orgs, marks, ref)))
+    order = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
+    out.sort(key=lambda c: (order[c.decision.action], -c.history.inbound, c.history.address))
+    return out
+
+
+def contacts_from_store(
+    store: Store,
+    account: str,
+    identities_raw: tuple[str, ...],
+    policy: PolicySettings,
+    now: int,
+) -> list[Contact]:
+    identities = normalize_identities(identities_raw)
+    return assess(
+        histories_from_store(store, account, identities),
+        identities,
+        policy,
+        marks_from_store(store, account),
+        now,
+    )
+
+
 def scan_account(
     account: AccountSettings,
     state_dir: Path,
     *,
+    policy: PolicySettings | None = None,
+    now: int | None = None,
     progress: Progress = _no_progress,
 ) -> ScanResult:
     """Sync one IMAP account into the store and build its sender histories."""
@@ -58,12 +129,20 @@ def scan_account(
             folders.require("inbox", "sent")
             report = sync_imap(session, store, folders, identities, progress)
         notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
+        histories = histories_from_store(store, account.name, identities)
         result = ScanResult(
             account.name,
             report,
-            histories_from_store(store, account.name, identities),
+            histories,
             store.skipped_count(account.name),
             notes,
+            assess(
+                histories,
+                identities,
+                policy or PolicySettings(),
+                marks_from_store(store, account.name),
+                _now(now),
+            ),
         )
     log.info(
         "%s: %d new messages, %d skipped, %d correspondents",
@@ -80,6 +159,8 @@ def scan_local(
     identities_raw: tuple[str, ...],
     state_dir: Path,
     *,
+    policy: PolicySettings | None = None,
+    now: int | None = None,
     progress: Progress = _no_progress,
 ) -> ScanResult:
     """Read a local Maildir/mbox/directory into the store and build sender histories."""
@@ -93,13 +174,25 @@ def scan_local(
                 "folders not read (map them with --folder-map NAME=inbox|sent): "
                 + ", ".join(sorted(set(source.skipped_folders)))
             )
+        histories = histories_from_store(store, spec.account_id, identities)
         return ScanResult(
             spec.account_id,
             report,
-            histories_from_store(store, spec.account_id, identities),
+            histories,
             store.skipped_count(spec.account_id),
             notes,
+            assess(
+                histories,
+                identities,
+                policy or PolicySettings(),
+                marks_from_store(store, spec.account_id),
+                _now(now),
+            ),
         )
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.features import MessageFeatures
-from ..core.history import Inbound, Outbound
+from ..core.history import Inbound, MessageTone, Outbound
 from ..errors import StoreError
 
 DB_NAME = "state.sqlite3"
@@ -102,6 +102,31 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "tone per message, sender marks",
+        """
+        ALTER TABLE messages ADD COLUMN tone_politeness REAL;
+        ALTER TABLE messages ADD COLUMN tone_hostility REAL;
+        ALTER TABLE messages ADD COLUMN tone_pressure REAL;
+        ALTER TABLE messages ADD COLUMN tone_cold REAL;
+        ALTER TABLE messages ADD COLUMN tone_evidence TEXT;
+        -- What the user told us about a sender: 'dismissed', 'protected', 'ended'.
+        CREATE TABLE sender_marks (
+            account  TEXT NOT NULL,
+            address  TEXT NOT NULL,              -- an address or '@domain'
+            kind     TEXT NOT NULL,
+            at       INTEGER NOT NULL,           -- unix seconds
+            note     TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (account, address, kind)
+        );
+        -- Tone needs each message's text, which is never stored: received mail
+        -- synced before this version is fetched again on the next scan.
+        DELETE FROM messages WHERE direction = 'in';
+        DELETE FROM skipped WHERE folder IN (SELECT name FROM folders WHERE role = 'inbox');
+        DELETE FROM folders WHERE role = 'inbox';
+        """,
+    ),
 )
 
 
@@ -115,6 +140,30 @@ class Checkpoint:
     uidnext: int | None
     highestmodseq: int | None
     exists_count: int | None
+
+
+def _tone_values(t: MessageTone | None) -> tuple[object, ...]:
+    if t is None:
+        return (None, None, None, None, None)
+    return (
+        t.politeness,
+        t.hostility,
+        t.pressure,
+        t.cold_outreach,
+        json.dumps({k: list(v) for k, v in t.evidence.items() if v}),
+    )
+
+
+def _tone_from_row(
+    p: float | None, h: float | None, pr: float | None, c: float | None, ev: str | None
+) -> MessageTone | None:
+    if p is None or h is None or pr is None or c is None:
+        return None
+    try:
+        evidence = {k: tuple(v) for k, v in json.loads(ev or "{}").items()}
+    except (ValueError, AttributeError):
+        evidence = {}
+    return MessageTone(p, h, pr, c, evidence)
 
 
 def _ts(dt: datetime | None) -> int | None:
@@ -284,8 +333,10 @@ class Store:
             "INSERT OR IGNORE INTO messages (account, folder, uidvalidity, uid, direction, "
             "message_id, sender, sender_name, subject, date, internal_date, size, flags, "
             "in_reply_to, list_id, list_unsubscribe, list_unsubscribe_post, precedence, "
-            "auto_submitted, esp_headers, auth_results, to_identity) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "auto_submitted, esp_headers, auth_results, to_identity, tone_politeness, "
+            "tone_hostility, tone_pressure, tone_cold, tone_evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?)",
             (
                 cp.account,
                 cp.folder,
@@ -309,6 +360,7 @@ class Store:
                 "\n".join(m.esp_headers),
                 json.dumps(list(m.auth_results)),
                 to_identity,
+                *_tone_values(m.tone),
             ),
         )
         if cur.rowcount != 1 or cur.lastrowid is None:
@@ -389,12 +441,71 @@ class Store:
         """Every stored message the user received, oldest first."""
         cur = self.conn.execute(
             "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
-            "list_unsubscribe_post, precedence, auto_submitted, esp_headers "
+            "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, "
+            "subject, tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence "
             "FROM messages WHERE account = ? AND direction = 'in' ORDER BY date, id",
             (account,),
         )
-        for row in cur:
-            yield Inbound(*row)
+        for (
+            sender,
+            mid,
+            date,
+            flags,
+            folder,
+            uid,
+            list_id,
+            unsub,
+            unsub_post,
+            precedence,
+            auto,
+            esp,
+            irt,
+            subject,
+            *tone,
+        ) in cur:
+            yield Inbound(
+                sender,
+                mid,
+                date,
+                flags,
+                folder,
+                uid,
+                list_id,
+                unsub,
+                unsub_post,
+                precedence,
+                auto,
+                esp,
+                irt,
+                subject,
+                _tone_from_row(*tone),
+            )
+
+    # ------------------------------------------------------------ sender marks
+    def marks(self, account: str) -> dict[str, dict[str, int]]:
+        """kind -> {address or @domain: when}."""
+        out: dict[str, dict[str, int]] = {}
+        for address, kind, at in self.conn.execute(
+            "SELECT address, kind, at FROM sender_marks WHERE account = ?", (account,)
+        ):
+            out.setdefault(kind, {})[address] = at
+        return out
+
+    def set_mark(self, account: str, address: str, kind: str, at: int, note: str = "") -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO sender_marks VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, address, "
+                "kind) DO UPDATE SET at = excluded.at, note = excluded.note",
+                (account, address, kind, at, note),
+            )
+
+    def clear_mark(self, account: str, address: str, kind: str) -> bool:
+        with self.transaction() as c:
+            n = c.execute(
+                "DELETE FROM sender_marks WHERE account = ? AND address = ? AND kind = ?",
+                (account, address, kind),
+            ).rowcount
+        return n > 0
 
     def outbound(self, account: str) -> Iterator[Outbound]:
         """Every stored message the user sent, with its recipients and references."""

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from .addresses import decode_words, parse_address_list, strip_controls
+from .history import MessageTone
 
 Direction = Literal["in", "out"]
 
@@ -131,6 +132,7 @@ class MessageFeatures:
     esp_headers: tuple[str, ...]
     auth_results: tuple[str, ...]
     names: dict[str, str] = field(default_factory=dict)  # address -> display name seen
+    tone: MessageTone | None = None  # received mail from people only
 
     @property
     def seen(self) -> bool:

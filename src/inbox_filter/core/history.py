@@ -11,6 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .addresses import is_identity
+from .bulk import bulk_signals
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTone:
+    """Tone of one received message, as stored (scores 0..1, short evidence)."""
+
+    politeness: float
+    hostility: float
+    pressure: float
+    cold_outreach: float
+    evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +41,9 @@ class Inbound:
     precedence: str | None = None
     auto_submitted: str | None = None
     esp_headers: str = ""
+    in_reply_to: str = ""
+    subject: str = ""
+    tone: MessageTone | None = None
 
     @property
     def key(self) -> str:
@@ -54,30 +69,120 @@ class Outbound:
 
 
 @dataclass(slots=True)
+class Received:
+    """One of a sender's messages, with what the user did about it."""
+
+    date: int | None
+    seen: bool
+    engaged: bool  # the user replied (reference) or it is \\Answered
+    starts_thread: bool
+    bulk: tuple[str, ...]  # bulk signals on this message
+    tone: MessageTone | None
+    message_id: str | None
+    subject: str
+    list_id: str | None
+    list_unsubscribe: str | None
+    list_unsubscribe_post: str | None
+
+
+@dataclass(slots=True)
 class SenderHistory:
-    """What we know of one correspondent."""
+    """What we know of one correspondent, oldest message first."""
 
     address: str
     name: str = ""
-    inbound: int = 0
-    outbound: int = 0
-    replied: int = 0  # their messages the user answered (reference or \\Answered)
-    seen: int = 0
-    first: int | None = None
-    last: int | None = None
-    last_inbound: int | None = None
-    last_outbound: int | None = None
-    _in_keys: set[str] = field(default_factory=set, repr=False)
+    received: list[Received] = field(default_factory=list)
+    sent_dates: list[int | None] = field(default_factory=list)  # the user's messages to them
+    sent_starts: int = 0  # of those, how many started a thread
+    reply_latencies: list[int] = field(default_factory=list)  # seconds
+    _keys: set[str] = field(default_factory=set, repr=False)
+
+    # ------------------------------------------------------------ counts
+    @property
+    def inbound(self) -> int:
+        return len(self.received)
+
+    @property
+    def outbound(self) -> int:
+        return len(self.sent_dates)
+
+    @property
+    def replied(self) -> int:
+        """Their messages the user answered (a reply referencing it, or \\Answered)."""
+        return sum(r.engaged for r in self.received)
+
+    @property
+    def seen(self) -> int:
+        return sum(r.seen for r in self.received)
 
     @property
     def read_rate(self) -> float | None:
         return self.seen / self.inbound if self.inbound else None
 
-    def _touch(self, date: int | None) -> None:
-        if date is None:
-            return
-        self.first = date if self.first is None else min(self.first, date)
-        self.last = date if self.last is None else max(self.last, date)
+    @property
+    def started_by_them(self) -> int:
+        return sum(r.starts_thread for r in self.received)
+
+    # ------------------------------------------------------------ dates
+    def _dates(self) -> list[int]:
+        return [d for d in (*(r.date for r in self.received), *self.sent_dates) if d is not None]
+
+    @property
+    def first(self) -> int | None:
+        return min(self._dates(), default=None)
+
+    @property
+    def last(self) -> int | None:
+        return max(self._dates(), default=None)
+
+    @property
+    def last_inbound(self) -> int | None:
+        return max((r.date for r in self.received if r.date is not None), default=None)
+
+    @property
+    def last_outbound(self) -> int | None:
+        return max((d for d in self.sent_dates if d is not None), default=None)
+
+    @property
+    def last_read(self) -> int | None:
+        return max((r.date for r in self.received if r.seen and r.date is not None), default=None)
+
+    def last_engagement(self) -> int | None:
+        """When the user last wrote to them or answered one of their messages."""
+        dates = [d for d in self.sent_dates if d is not None]
+        dates += [r.date for r in self.received if r.engaged and r.date is not None]
+        return max(dates, default=None)
+
+    def unanswered_streak(self) -> int:
+        """Their messages since the user last wrote to them or answered (most recent run)."""
+        last_out = self.last_engagement()
+        return sum(
+            1
+            for r in self.received
+            if not r.engaged and (last_out is None or (r.date is not None and r.date > last_out))
+        )
+
+    def follow_ups(self, within_days: int = 14) -> int:
+        """In the current unanswered run, messages sent within ``within_days`` of the
+        previous one: chasing, not just writing now and then."""
+        last_out = self.last_engagement()
+        run = [
+            r.date
+            for r in self.received
+            if not r.engaged and r.date is not None and (last_out is None or r.date > last_out)
+        ]
+        return sum(1 for a, b in zip(run, run[1:], strict=False) if b - a <= within_days * 86400)
+
+    def longest_unanswered_streak(self) -> int:
+        events: list[tuple[int, int]] = [
+            (r.date or 0, 0 if r.engaged else 1) for r in self.received
+        ]
+        events += [(d or 0, 0) for d in self.sent_dates]
+        best = run = 0
+        for _, unanswered in sorted(events):
+            run = run + 1 if unanswered else 0
+            best = max(best, run)
+        return best
 
 
 def build_histories(
@@ -96,42 +201,66 @@ def build_histories(
             h = histories[addr] = SenderHistory(addr, names.get(addr, ""))
         return h
 
-    answered_ids: set[str] = set()
-    seen_out: set[str] = set()
+    # The user's messages, once each; which Message-IDs they answer, and when.
+    answered_at: dict[str, int | None] = {}
     out_rows: list[Outbound] = []
+    seen_out: set[str] = set()
     for o in outbound:
         if o.message_id is not None:
             if o.message_id in seen_out:
                 continue
             seen_out.add(o.message_id)
         out_rows.append(o)
-        answered_ids.update(o.refs)
+        for ref in o.refs:
+            prev = answered_at.get(ref)
+            if ref not in answered_at or (o.date is not None and (prev is None or o.date < prev)):
+                answered_at[ref] = o.date
 
     for m in inbound:
         if not m.sender or is_identity(m.sender, identities):
             continue
         h = get(m.sender)
-        key = m.key
-        if key in h._in_keys:
+        if m.key in h._keys:
             continue
-        h._in_keys.add(key)
-        h.inbound += 1
-        h.seen += m.seen
-        if m.answered or (m.message_id is not None and m.message_id in answered_ids):
-            h.replied += 1
-        h._touch(m.date)
-        if m.date is not None:
-            h.last_inbound = m.date if h.last_inbound is None else max(h.last_inbound, m.date)
+        h._keys.add(m.key)
+        replied_by_ref = m.message_id is not None and m.message_id in answered_at
+        h.received.append(
+            Received(
+                date=m.date,
+                seen=m.seen,
+                engaged=m.answered or replied_by_ref,
+                starts_thread=not m.in_reply_to,
+                bulk=bulk_signals(
+                    m.sender,
+                    m.list_id,
+                    m.list_unsubscribe,
+                    m.precedence,
+                    m.auto_submitted,
+                    m.esp_headers,
+                ),
+                tone=m.tone,
+                message_id=m.message_id,
+                subject=m.subject,
+                list_id=m.list_id,
+                list_unsubscribe=m.list_unsubscribe,
+                list_unsubscribe_post=m.list_unsubscribe_post,
+            )
+        )
+        if replied_by_ref and m.message_id is not None:
+            at = answered_at[m.message_id]
+            if at is not None and m.date is not None and at >= m.date:
+                h.reply_latencies.append(at - m.date)
 
     for o in out_rows:
         for addr in dict.fromkeys(o.recipients):
             if is_identity(addr, identities):
                 continue
             h = get(addr)
-            h.outbound += 1
-            h._touch(o.date)
-            if o.date is not None:
-                h.last_outbound = (
-                    o.date if h.last_outbound is None else max(h.last_outbound, o.date)
-                )
+            h.sent_dates.append(o.date)
+            if not o.refs:
+                h.sent_starts += 1
+
+    for h in histories.values():
+        h.received.sort(key=lambda r: (r.date is None, r.date or 0))
+        h._keys.clear()
     return histories
