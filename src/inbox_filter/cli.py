@@ -225,9 +225,11 @@ def scan(
     identities: tuple[str, ...],
     limit: int,
 ) -> None:
-    """Sync the mailbox (read-only) and show everyone who writes to you.
+    """Sync the mailbox (read-only), judge every sender, and write suggestions to Drafts.
 
-    Without --dry-run this is the same today: drafts are not written yet.
+    With --dry-run nothing is written anywhere in the mailbox: the drafts that would be
+    written are printed instead. Without it, each suggestion becomes one draft in your
+    Drafts folder (never sent, never duplicated). A --source scan is always a dry run.
 
     \b
     Examples:
@@ -259,9 +261,10 @@ def scan(
                 with _progress(obj, f"{account.name}:") as progress:
                     results.append(
                         scan_account(
+                            settings,
                             account,
                             obj.state_dir(),
-                            policy=settings.policy,
+                            dry_run=dry_run,
                             now=now,
                             progress=progress,
                         )
@@ -366,7 +369,15 @@ def _scan_json(results: list[Any], limit: int) -> dict[str, Any]:
             senders.append({**_sender_json(h), **({"account": r.account} if multi else {})})
         for c in r.suggestions():
             suggestions.append({**_suggestion_json(c), **({"account": r.account} if multi else {})})
-        accounts.append({**r.report.to_json(), "skipped_total": r.skipped_total, "notes": r.notes})
+        accounts.append(
+            {
+                **r.report.to_json(),
+                "skipped_total": r.skipped_total,
+                "notes": r.notes,
+                "drafts": r.drafts.to_json() if r.drafts else None,
+                "lessons": [lesson.note for lesson in r.lessons],
+            }
+        )
     return {"senders": senders, "suggestions": suggestions, "accounts": accounts}
 
 
@@ -398,6 +409,29 @@ def _print_suggestions(console: Any, contacts: list[Any]) -> None:
         console.print(f"- {_ACTION_LABEL[d.action]}{tactic}: {d.address}{name}", highlight=False)
         for reason in d.reasons:
             console.print(f"    {reason}", highlight=False, markup=False)
+
+
+def _print_drafts(console: Any, r: Any) -> None:
+    rep = r.drafts
+    if rep is None:
+        return
+    for s, t in rep.transitions:
+        console.print(
+            f"outcome: {s.id} {s.address}: {s.state} -> {t.state} ({t.detail})",
+            highlight=False,
+            markup=False,
+        )
+    for sid, result in rep.executed:
+        console.print(f"executed: {sid}: {result}", highlight=False, markup=False)
+    if rep.planned:
+        verb = "written to Drafts" if rep.appended else "would be written (dry run)"
+        console.print(f"[bold]{len(rep.planned)} draft(s) {verb}[/bold]")
+        for p in rep.planned:
+            console.print(f"  {p.summary()}", highlight=False, markup=False)
+    if rep.moved:
+        console.print(f"moved {rep.moved} new message(s) from muted senders")
+    for lesson in r.lessons:
+        console.print(f"learned: {lesson.note}", highlight=False, markup=False)
 
 
 def _print_scan(results: list[Any], limit: int) -> None:
@@ -433,6 +467,7 @@ def _print_scan(results: list[Any], limit: int) -> None:
             )
         console.print(table)
         _print_suggestions(console, r.contacts)
+        _print_drafts(console, r)
         console.print(
             f"{r.report.new} new message(s) read; {r.skipped_total} skipped as unreadable "
             f"(see the log for why). The mailbox was not changed."
@@ -492,7 +527,7 @@ def contacts(
     """
     from .adapters.store import Store
     from .core.addresses import normalize_address
-    from .service import contacts_from_store
+    from .judgement import contacts_from_store
 
     with _errors(obj):
         now = int(time.time())
@@ -623,6 +658,207 @@ def _print_explain(account: str, c: Any) -> None:
     console.print(f"  decision: {action} (rule {data['rule']})", highlight=False)
     for r in data["reasons"]:
         console.print(f"    {r}", highlight=False, markup=False)
+
+
+# ----------------------------------------------------------------------------- review
+
+
+@main.command()
+@click.option("--account", "account_name", help="Only this account.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def review(obj: Ctx, account_name: str | None, as_json: bool) -> None:
+    """Open and recent suggestions: state, reasons, unsubscribe links for manual use.
+
+    Reads the store only. Approve an action with `approve ID`, dismiss with
+    `dismiss ID`; bring back a dismissed sender with `reconsider ADDRESS`.
+
+    \b
+    Examples:
+      inbox-filter review
+      inbox-filter review --json
+    """
+    from .adapters.store import Store
+    from .review import build_review
+
+    with _errors(obj):
+        settings = obj.settings()
+        accounts = [a.name for a in settings.select(account_name)]
+        with Store.open(obj.state_dir()) as store:
+            rev = build_review(store, settings, accounts, int(time.time()))
+        if as_json:
+            out = {"suggestions": [i.to_json() for i in rev.items], "lessons": rev.lessons}
+            click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+            return
+        console = _console()
+        if not rev.items:
+            console.print("No open or recent suggestions. Run `inbox-filter scan` first.")
+        for item in rev.items:
+            d = item.to_json()
+            what = _ACTION_LABEL[d["action"]] + (f" ({d['tactic']})" if d["tactic"] else "")
+            console.print(
+                f"[bold]{d['id']}[/bold] {d['state']:<9} {what}: {d['address']}"
+                + (f"  [{d['account']}]" if len(accounts) > 1 else ""),
+                highlight=False,
+            )
+            for r in d["reasons"]:
+                console.print(f"    {r}", highlight=False, markup=False)
+            if d["result"]:
+                console.print(f"    result: {d['result']}", highlight=False, markup=False)
+            for link in d["unsubscribe_links"]:
+                console.print(
+                    f"    link (open it yourself if you wish): {link}",
+                    highlight=False,
+                    markup=False,
+                )
+            if item.still_mailing:
+                console.print(
+                    f"    still mailing: {item.still_mailing} message(s) more than 48 h after "
+                    "unsubscribing; consider muting or marking as junk",
+                    highlight=False,
+                    markup=False,
+                )
+            if d["state"] == "pending" and d["kind"] in ("one_click", "mute"):
+                console.print(
+                    f"    approve: flag the draft, or inbox-filter approve {d['id']}",
+                    highlight=False,
+                    markup=False,
+                )
+        for lesson in rev.lessons:
+            console.print(f"learned: {lesson}", highlight=False, markup=False)
+
+
+@main.command()
+@click.argument("suggestion_id")
+@click.pass_obj
+def approve(obj: Ctx, suggestion_id: str) -> None:
+    """Approve an action draft (one-click unsubscribe or mute) and carry it out now.
+
+    The same as flagging the action draft in your mail client. Reply drafts are not
+    approved here: you send them yourself.
+
+    \b
+    Example:
+      inbox-filter approve 3f2a9c1b7d4e
+    """
+    from .adapters.store import Store
+    from .review import approve as do_approve
+
+    with _errors(obj), Store.open(obj.state_dir()) as store:
+        click.echo(do_approve(store, obj.settings(), suggestion_id))
+
+
+@main.command()
+@click.argument("suggestion_id")
+@click.pass_obj
+def dismiss(obj: Ctx, suggestion_id: str) -> None:
+    """Dismiss a suggestion: its sender is never suggested again (see `reconsider`).
+
+    The same as deleting the draft in your mail client; the draft is removed.
+
+    \b
+    Example:
+      inbox-filter dismiss 3f2a9c1b7d4e
+    """
+    from .adapters.store import Store
+    from .review import dismiss as do_dismiss
+
+    with _errors(obj), Store.open(obj.state_dir()) as store:
+        click.echo(do_dismiss(store, obj.settings(), suggestion_id))
+
+
+def _mark_command(obj: Ctx, target: str, account_name: str | None, kind: str, on: bool) -> None:
+    from .adapters.store import Store
+    from .review import protect_target
+
+    with _errors(obj):
+        value = protect_target(target)
+        settings = obj.settings()
+        with Store.open(obj.state_dir()) as store:
+            for account in settings.select(account_name):
+                if on:
+                    store.set_mark(account.name, value, kind, int(time.time()))
+                else:
+                    store.clear_mark(account.name, value, kind)
+        click.echo(f"{value}: {'now ' if on else 'no longer '}{kind}")
+
+
+@main.command()
+@click.argument("target", metavar="ADDRESS|@DOMAIN")
+@click.option("--account", "account_name", help="Only this account (default: all).")
+@click.pass_obj
+def protect(obj: Ctx, target: str, account_name: str | None) -> None:
+    """Never suggest anything for this address or domain.
+
+    \b
+    Examples:
+      inbox-filter protect boss@example.org
+      inbox-filter protect @family.example
+    """
+    _mark_command(obj, target, account_name, "protected", True)
+
+
+@main.command()
+@click.argument("target", metavar="ADDRESS|@DOMAIN")
+@click.option("--account", "account_name", help="Only this account (default: all).")
+@click.pass_obj
+def unprotect(obj: Ctx, target: str, account_name: str | None) -> None:
+    """Undo `protect` (protections in the config file stay).
+
+    \b
+    Example:
+      inbox-filter unprotect @family.example
+    """
+    _mark_command(obj, target, account_name, "protected", False)
+
+
+@main.command()
+@click.argument("address")
+@click.option("--account", "account_name", help="Only this account (default: all).")
+@click.pass_obj
+def reconsider(obj: Ctx, address: str, account_name: str | None) -> None:
+    """Let a sender be suggested again after a dismissal or a sent decline.
+
+    \b
+    Example:
+      inbox-filter reconsider sales@vendor.example
+    """
+    from .adapters.store import Store
+    from .review import protect_target
+
+    with _errors(obj):
+        value = protect_target(address)
+        settings = obj.settings()
+        with Store.open(obj.state_dir()) as store:
+            for account in settings.select(account_name):
+                store.clear_mark(account.name, value, "dismissed")
+                store.clear_mark(account.name, value, "ended")
+                store.set_mark(account.name, value, "reconsidered", int(time.time()))
+        click.echo(f"{value}: may be suggested again at the next scan")
+
+
+@main.command()
+@click.argument("address")
+@click.option("--account", "account_name", help="Only this account (default: all).")
+@click.pass_obj
+def unmute(obj: Ctx, address: str, account_name: str | None) -> None:
+    """Stop moving new mail from ADDRESS to the muted folder (moved mail stays there).
+
+    \b
+    Example:
+      inbox-filter unmute angry@example.com
+    """
+    from .adapters.store import Store, SuggestionStore
+    from .review import protect_target
+
+    with _errors(obj):
+        value = protect_target(address)
+        settings = obj.settings()
+        done = False
+        with Store.open(obj.state_dir()) as store:
+            for account in settings.select(account_name):
+                done = SuggestionStore(store).unmute(account.name, value) or done
+        click.echo(f"{value}: {'unmuted' if done else 'was not muted'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

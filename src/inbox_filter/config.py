@@ -67,6 +67,9 @@ class AccountSettings:
     batch_size: int = 500
     folders: FolderSettings = field(default_factory=FolderSettings)
     display_name: str | None = None
+    # Authentication-Results are trusted only from these receiving servers (RFC 8601 §5).
+    authserv_id: tuple[str, ...] = ()
+    mute_folder: str = "Muted"
 
     @property
     def password_env(self) -> str:
@@ -85,11 +88,27 @@ class GeneralSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DraftSettings:
+    """How drafts read: the user's words, not ours, where they want."""
+
+    signature: str = ""
+    alternative: str = ""  # where to point people instead ("my colleague Sam", a URL...)
+    templates_dir: Path | None = None  # default: <config folder>/templates
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path | None
     general: GeneralSettings
     accounts: tuple[AccountSettings, ...]
     policy: PolicySettings = field(default_factory=PolicySettings)
+    drafts: DraftSettings = field(default_factory=DraftSettings)
+
+    def templates_dir(self) -> Path:
+        if self.drafts.templates_dir is not None:
+            return self.drafts.templates_dir
+        base = self.path.parent if self.path is not None else default_config_path().parent
+        return base / "templates"
 
     def account(self, name: str | None) -> AccountSettings:
         """The named account, or the only one when ``name`` is None."""
@@ -146,7 +165,7 @@ def load_settings(path: Path | None = None) -> Settings:
 def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Settings:
     """Validate an already-decoded TOML document."""
     where = _Where(path)
-    _check_keys(data, {"general", "accounts", "policy"}, where, "")
+    _check_keys(data, {"general", "accounts", "policy", "drafts"}, where, "")
     general_raw = _table(data, "general", where, "", required=False)
     _check_keys(general_raw, {"state_dir"}, where, "general")
     state_dir_raw = _get(general_raw, "state_dir", str, where, "general", default=None)
@@ -164,7 +183,15 @@ def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Setting
         for name in accounts_raw
     )
     policy = _parse_policy(_table(data, "policy", where, "", required=False), where)
-    return Settings(path=path, general=general, accounts=accounts, policy=policy)
+    drafts_raw = _table(data, "drafts", where, "", required=False)
+    _check_keys(drafts_raw, {"signature", "alternative", "templates_dir"}, where, "drafts")
+    tdir = _get(drafts_raw, "templates_dir", str, where, "drafts", default=None)
+    drafts = DraftSettings(
+        signature=_get(drafts_raw, "signature", str, where, "drafts", default=""),
+        alternative=_get(drafts_raw, "alternative", str, where, "drafts", default=""),
+        templates_dir=Path(os.path.expanduser(tdir)) if tdir else None,
+    )
+    return Settings(path=path, general=general, accounts=accounts, policy=policy, drafts=drafts)
 
 
 # key -> (type, low, high); defaults come from PolicySettings itself.
@@ -239,6 +266,8 @@ _ACCOUNT_KEYS = {
     "batch_size",
     "display_name",
     "folders",
+    "authserv_id",
+    "mute_folder",
 }
 _FOLDER_KEYS = {"inbox", "sent", "drafts", "junk"}
 
@@ -295,6 +324,17 @@ def _parse_account(name: str, raw: Mapping[str, Any], where: _Where) -> AccountS
     if not 1 <= batch_size <= 10000:
         raise ConfigError(f"{where}: [{sec}] batch_size: expected 1..10000, got {batch_size}")
     display_name = _get(raw, "display_name", str, where, sec, default=None)
+    authserv_raw = _get(raw, "authserv_id", (str, list), where, sec, default=[])
+    authserv = [authserv_raw] if isinstance(authserv_raw, str) else authserv_raw
+    for i, a in enumerate(authserv):
+        if not isinstance(a, str) or not a.strip() or any(c.isspace() for c in a.strip()):
+            raise ConfigError(
+                f"{where}: [{sec}] authserv_id[{i}]: expected a server name such as "
+                f'"mx.example.org", got {a!r}'
+            )
+    mute_folder = _get(raw, "mute_folder", str, where, sec, default="Muted")
+    if not mute_folder.strip():
+        raise ConfigError(f"{where}: [{sec}] mute_folder: expected a folder name")
 
     folders_raw = _table(raw, "folders", where, sec, required=False)
     fsec = f"{sec}.folders"
@@ -323,6 +363,8 @@ def _parse_account(name: str, raw: Mapping[str, Any], where: _Where) -> AccountS
         batch_size=batch_size,
         folders=folders,
         display_name=display_name,
+        authserv_id=tuple(a.strip().lower() for a in authserv),
+        mute_folder=mute_folder,
     )
 
 

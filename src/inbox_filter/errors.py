@@ -76,3 +76,7 @@ class StoreError(InboxFilterError):
 
 class MessageParseError(InboxFilterError):
     """One message could not be parsed. Caught per message: never stops a scan."""
+
+
+class UnsubscribeError(InboxFilterError):
+    """An unsubscribe target is refused (unsafe URI or address, RFC 2369/8058 rules)."""

@@ -13,26 +13,16 @@ from pathlib import Path
 from .adapters import imap, secrets
 from .adapters.local import LocalSource, SourceSpec
 from .adapters.store import Store
-from .config import AccountSettings
+from .config import AccountSettings, Settings
 from .core.addresses import normalize_identities
-from .core.history import SenderHistory, build_histories
-from .core.policy import Decision, Marks, PolicySettings, decide, organisation_domains
-from .core.scoring import SenderScore, reference_time, score_sender
+from .core.history import SenderHistory
+from .core.policy import PolicySettings
+from .core.suggestions import Lesson
+from .drafting import DraftReport, run_drafts
+from .judgement import Contact, assess, histories_from_store, learned_policy, marks_from_store
 from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """One correspondent: scores and the suggestion."""
-
-    score: SenderScore
-    decision: Decision
-
-    @property
-    def history(self) -> SenderHistory:
-        return self.score.history
 
 
 @dataclass(slots=True)
@@ -43,6 +33,8 @@ class ScanResult:
     skipped_total: int = 0
     notes: list[str] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
+    drafts: DraftReport | None = None
+    lessons: tuple[Lesson, ...] = ()
 
     def suggestions(self) -> list[Contact]:
         return [c for c in self.contacts if c.decision.suggests]
@@ -54,102 +46,65 @@ class ScanResult:
         return rows
 
 
-def histories_from_store(
-    store: Store, account: str, identities: frozenset[str]
-) -> dict[str, SenderHistory]:
-    return build_histories(
-        store.inbound(account), store.outbound(account), identities, store.names(account)
-    )
-
-
-def marks_from_store(store: Store, account: str) -> Marks:
-    m = store.marks(account)
-    return Marks(
-        dismissed=m.get("dismissed", {}),
-        protected=frozenset(m.get("protected", {})),
-        ended=m.get("ended", {}),
-    )
-
-
-def assess(
-    histories: dict[str, SenderHistory],
-    identities: frozenset[str],
-    policy: PolicySettings,
-    marks: Marks,
-    now: int,
-) -> list[Contact]:
-    """Score and decide every correspondent who wrote to the user.
-
-    Suggestions first (walk away, decline, unsubscribe), then by volume.
-    """
-    ref = reference_time(histories, now)
-    orgs = organisation_domains(policy, identities)
-    out = []
-    for h in histories.values():
-        if h.inbound == 0:
-            continue
-        score = score_sender(h, ref)
-        out.append(Contact(score, decide(score, policy, orgs, marks, ref)))
-    order = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
-    out.sort(key=lambda c: (order[c.decision.action], -c.history.inbound, c.history.address))
-    return out
-
-
-def contacts_from_store(
-    store: Store,
-    account: str,
-    identities_raw: tuple[str, ...],
-    policy: PolicySettings,
-    now: int,
-) -> list[Contact]:
-    identities = normalize_identities(identities_raw)
-    return assess(
-        histories_from_store(store, account, identities),
-        identities,
-        policy,
-        marks_from_store(store, account),
-        now,
-    )
-
-
 def scan_account(
+    settings: Settings,
     account: AccountSettings,
     state_dir: Path,
     *,
-    policy: PolicySettings | None = None,
+    dry_run: bool = True,
     now: int | None = None,
     progress: Progress = _no_progress,
+    unsubscribe_options: dict[str, object] | None = None,
 ) -> ScanResult:
-    """Sync one IMAP account into the store and build its sender histories."""
+    """Sync one IMAP account, judge every sender, and reconcile/plan/write drafts.
+
+    With ``dry_run`` nothing is written to the mailbox or to the suggestion journal;
+    the planned drafts are returned for printing.
+    """
     identities = normalize_identities(account.identities)
     password = secrets.get_password(account)
+    at = _now(now)
     with Store.open(state_dir) as store:
         with imap.connect(account, password) as session:
             folders = session.resolve_folders()
             folders.require("inbox", "sent")
+            if not dry_run:
+                folders.require("drafts")
             report = sync_imap(session, store, folders, identities, progress)
+            histories = histories_from_store(store, account.name, identities)
+            policy, lessons = learned_policy(store, account.name, settings.policy)
+            contacts = assess(
+                histories, identities, policy, marks_from_store(store, account.name), at
+            )
+            drafts = run_drafts(
+                session,
+                store,
+                account,
+                settings,
+                folders,
+                contacts,
+                at,
+                dry_run=dry_run,
+                unsubscribe_options=unsubscribe_options,
+            )
         notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
-        histories = histories_from_store(store, account.name, identities)
         result = ScanResult(
             account.name,
             report,
             histories,
             store.skipped_count(account.name),
             notes,
-            assess(
-                histories,
-                identities,
-                policy or PolicySettings(),
-                marks_from_store(store, account.name),
-                _now(now),
-            ),
+            contacts,
+            drafts,
+            lessons,
         )
     log.info(
-        "%s: %d new messages, %d skipped, %d correspondents",
+        "%s: %d new messages, %d skipped, %d correspondents, %d new drafts",
         account.name,
         report.new,
         report.skipped,
-        len(result.histories),
+        len(histories),
+        len(drafts.appended),
     )
     return result
 

@@ -69,14 +69,14 @@ def test_incremental_fetches_only_new(dovecot: DovecotServer, tmp_path: Path) ->
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
-        first = scan_account(acc, settings.general.state_dir)
+        first = scan_account(settings, acc, settings.general.state_dir)
         inbox = next(f for f in first.report.folders if f.folder == "INBOX")
         assert len(inbox.headers_fetched) == 6
         # Text only for people's mail: not for the list, not for the user's own Sent mail.
         assert len(inbox.texts_fetched) == 4
         assert all(not f.texts_fetched for f in first.report.folders if f.role == "sent")
 
-        second = scan_account(acc, settings.general.state_dir)
+        second = scan_account(settings, acc, settings.general.state_dir)
         assert all(not f.headers_fetched and not f.texts_fetched for f in second.report.folders)
         assert second.report.new == 0
 
@@ -85,7 +85,7 @@ def test_incremental_fetches_only_new(dovecot: DovecotServer, tmp_path: Path) ->
                                                mid=f"<new{i}@new.example>"))
             for i in range(10)
         ]
-        third = scan_account(acc, settings.general.state_dir)
+        third = scan_account(settings, acc, settings.general.state_dir)
         inbox = next(f for f in third.report.folders if f.folder == "INBOX")
         assert sorted(inbox.headers_fetched) == sorted(new_uids)
         assert sorted(inbox.texts_fetched) == sorted(new_uids)
@@ -95,7 +95,7 @@ def test_incremental_fetches_only_new(dovecot: DovecotServer, tmp_path: Path) ->
         with dovecot.client(user) as c:
             c.select_folder("INBOX")
             c.add_flags([new_uids[0]], [b"\\Seen"])
-        fourth = scan_account(acc, settings.general.state_dir)
+        fourth = scan_account(settings, acc, settings.general.state_dir)
         inbox = next(f for f in fourth.report.folders if f.folder == "INBOX")
         assert inbox.flags_updated == 1 and not inbox.headers_fetched
         assert fourth.histories["n0@new.example"].seen == 1
@@ -129,14 +129,14 @@ def test_flag_sweep_without_condstore(dovecot_factory, tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         for k, v in pw_env(server, user).items():
             mp.setenv(k, v)
-        scan_account(settings.accounts[0], settings.general.state_dir)
+        scan_account(settings, settings.accounts[0], settings.general.state_dir)
         with server.client(user) as c:
             c.select_folder("INBOX")
             uids = c.search(["FROM", "sales@vendor.example"])
             c.add_flags(uids[:2], [b"\\Seen"])
             c.delete_messages(uids[2:])
             c.expunge()
-        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
         inbox = next(f for f in res.report.folders if f.folder == "INBOX")
         assert (inbox.flags_updated, inbox.removed, len(inbox.headers_fetched)) == (2, 1, 0)
         pushy = res.histories["sales@vendor.example"]
@@ -150,12 +150,12 @@ def test_expunge_detected_with_condstore(dovecot: DovecotServer, tmp_path: Path)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in pw_env(dovecot, user).items():
             mp.setenv(k, v)
-        scan_account(settings.accounts[0], settings.general.state_dir)
+        scan_account(settings, settings.accounts[0], settings.general.state_dir)
         with dovecot.client(user) as c:
             c.select_folder("INBOX")
             c.delete_messages(c.search(["FROM", "sales@vendor.example"])[:1])
             c.expunge()
-        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
         assert res.histories["sales@vendor.example"].inbound == 2
 
 
@@ -166,13 +166,13 @@ def test_uidvalidity_change_resyncs(dovecot: DovecotServer, tmp_path: Path) -> N
     with pytest.MonkeyPatch.context() as mp:
         for k, v in pw_env(dovecot, user).items():
             mp.setenv(k, v)
-        scan_account(settings.accounts[0], settings.general.state_dir)
+        scan_account(settings, settings.accounts[0], settings.general.state_dir)
         # Recreate Sent: same name, new UIDVALIDITY, different content.
         with dovecot.client(user) as c:
             c.delete_folder("Sent")
             c.create_folder("Sent")
         dovecot.append(user, "Sent", mail(ME, "new@x.example", "hi", "x", mid="<s9@x>"))
-        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
         sent = next(f for f in res.report.folders if f.role == "sent")
         assert sent.resynced and len(sent.headers_fetched) == 1
         assert res.histories["friend@example.com"].outbound == 0
@@ -331,7 +331,7 @@ def test_malformed_corpus_through_imap(dovecot: DovecotServer, shared_data: Path
     with pytest.MonkeyPatch.context() as mp:
         for k, v in pw_env(dovecot, user).items():
             mp.setenv(k, v)
-        res = scan_account(settings.accounts[0], settings.general.state_dir)
+        res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
     inbox = next(f for f in res.report.folders if f.folder == "INBOX")
     assert inbox.new == appended
     from inbox_filter.adapters.store import Store

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -26,7 +27,16 @@ import imapclient.exceptions
 from imapclient.response_parser import parse_fetch_response
 
 from ..config import AccountSettings
-from ..core.features import HEADER_FIELDS, TEXT_LIMIT, TextPart, find_text_part
+from ..core.addresses import parse_address_list
+from ..core.features import (
+    HEADER_FIELDS,
+    TEXT_LIMIT,
+    TextPart,
+    find_text_part,
+    message_ids,
+    parse_header_block,
+)
+from ..core.suggestions import DraftSeen
 from ..errors import AuthError, ConnectError, FolderError, ImapError, TlsError
 from .secrets import Secret
 
@@ -407,6 +417,47 @@ class ImapSession:
                         out[uid] = value or b""
         return out
 
+    def drafts(self, folder: str) -> tuple[int, list[DraftSeen]]:
+        """UIDVALIDITY and every draft's flags and identifying headers (read-only)."""
+        status = self.examine(folder)
+        if status.exists == 0:
+            return status.uidvalidity, []
+        resp = self._fetch("1:*", ["UID", "FLAGS", DRAFT_FIELDS], "reading drafts")
+        out = []
+        for uid, item in resp.items():
+            header = b""
+            for key, value in item.items():
+                if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
+                    header = value or b""
+            msg = parse_header_block(header)
+            marker = str(msg.get("X-Inbox-Filter-Suggestion") or "").strip() or None
+            mids = message_ids([str(msg.get("Message-ID", ""))])
+            to_values = [str(v) for v in msg.get_all("To") or []]
+            out.append(
+                DraftSeen(
+                    uid=uid,
+                    flags=_flags(item.get(b"FLAGS", ())),
+                    marker=marker,
+                    message_id=mids[0] if mids else None,
+                    to=tuple(a for _, a in parse_address_list(to_values)),
+                    in_reply_to=message_ids([str(msg.get("In-Reply-To", ""))]),
+                )
+            )
+        return status.uidvalidity, out
+
+    def fetch_full(self, folder: str, uid: int, max_size: int) -> bytes | None:
+        """The whole message (for DKIM), never more than ``max_size`` bytes, read-only."""
+        self.examine(folder)
+        meta = self._fetch(str(uid), ["RFC822.SIZE"], "checking a message size")
+        size = int(meta.get(uid, {}).get(b"RFC822.SIZE") or 0)
+        if not size or size > max_size:
+            return None
+        resp = self._fetch(str(uid), ["BODY.PEEK[]"], "fetching a message")
+        for key, value in resp.get(uid, {}).items():
+            if isinstance(key, bytes) and key.startswith(b"BODY[]"):
+                return bytes(value or b"")
+        return None
+
     def fetch_flags(
         self, last_uid: int, changedsince: int | None = None
     ) -> dict[int, tuple[str, ...]]:
@@ -420,6 +471,104 @@ class ImapSession:
             for uid, d in resp.items()
             if uid <= last_uid and b"FLAGS" in d
         }
+
+
+_APPENDUID = re.compile(rb"APPENDUID\s+(\d+)\s+(\d+)", re.IGNORECASE)
+DRAFT_FIELDS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO IN-REPLY-TO X-INBOX-FILTER-SUGGESTION)]"
+
+
+class Writer:
+    """The only writes the tool ever makes, each one narrow and checked.
+
+    - APPEND a draft (with ``\\Draft``) to the Drafts folder;
+    - remove a draft of our own (marker verified, recorded UID, same UIDVALIDITY);
+    - after the user approved a mute: move that sender's new mail out of INBOX.
+    """
+
+    def __init__(self, session: ImapSession) -> None:
+        self.s = session
+
+    def append_draft(self, folder: str, data: bytes, when: datetime) -> tuple[int, int] | None:
+        """APPEND; (UIDVALIDITY, UID) from APPENDUID (RFC 4315 §3), or None without UIDPLUS."""
+        resp = self.s._call(
+            f"saving a draft to {folder!r}",
+            self.s.client.append,
+            folder,
+            data,
+            (b"\\Draft", b"\\Seen"),
+            when,
+        )
+        m = _APPENDUID.search(resp if isinstance(resp, bytes) else str(resp).encode())
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def remove_own_draft(self, folder: str, uidvalidity: int | None, uid: int, marker: str) -> str:
+        """Delete one draft of ours. Returns what happened, in words."""
+        client = self.s.client
+        resp = self.s._call(f"opening {folder!r}", client.select_folder, folder, readonly=False)
+        if uidvalidity is not None and int(resp[b"UIDVALIDITY"]) != uidvalidity:
+            return "not removed: the Drafts folder was recreated (UIDVALIDITY changed)"
+        got = self.s._fetch(
+            str(uid), ["BODY.PEEK[HEADER.FIELDS (X-INBOX-FILTER-SUGGESTION)]"], "checking a draft"
+        )
+        header = b""
+        for key, value in got.get(uid, {}).items():
+            if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
+                header = value or b""
+        if marker.encode() not in header:
+            return "not removed: that message is not ours"
+        self.s._call("flagging the draft deleted", client.add_flags, [uid], [b"\\Deleted"])
+        if self.s.has("UIDPLUS"):
+            self.s._call("expunging the draft", client.uid_expunge, [uid])
+            return "removed"
+        # Without UID EXPUNGE, EXPUNGE removes every \\Deleted message: only safe when
+        # ours is the only one.
+        others = [u for u in self.s._call("searching", client.search, ["DELETED"]) if u != uid]
+        if others:
+            self.s._call("undoing", client.remove_flags, [uid], [b"\\Deleted"])
+            return "not removed: the server has no UIDPLUS and other messages are marked deleted"
+        self.s._call("expunging the draft", client.expunge)
+        return "removed"
+
+    def ensure_folder(self, folder: str) -> None:
+        names = {f.name for f in self.s.list_folders()}
+        if folder not in names:
+            self.s._call(f"creating {folder!r}", self.s.client.create_folder, folder)
+
+    def move_from(self, inbox: str, address: str, after: datetime, dest: str) -> int:
+        """Move mail from ``address`` that arrived after ``after`` (approved mute)."""
+        client = self.s.client
+        self.s._call(f"opening {inbox!r}", client.select_folder, inbox, readonly=False)
+        since = after.strftime("%d-%b-%Y")
+        uids = self.s._call("searching", client.search, ["FROM", address, "SINCE", since])
+        if not uids:
+            return 0
+        dates = self.s._fetch(
+            uid_set(uids),
+            ["INTERNALDATE", "BODY.PEEK[HEADER.FIELDS (FROM)]"],
+            "checking muted mail",
+        )
+        chosen = []
+        for uid, item in dates.items():
+            idate = item.get(b"INTERNALDATE")
+            if isinstance(idate, datetime) and idate.tzinfo is None:
+                idate = idate.replace(tzinfo=UTC)
+            if isinstance(idate, datetime) and idate > after:
+                chosen.append(uid)
+        if not chosen:
+            return 0
+        self.ensure_folder(dest)
+        if self.s.has("MOVE"):
+            self.s._call("moving muted mail", client.move, chosen, dest)
+        elif self.s.has("UIDPLUS"):
+            self.s._call("copying muted mail", client.copy, chosen, dest)
+            self.s._call("flagging moved mail", client.add_flags, chosen, [b"\\Deleted"])
+            self.s._call("expunging moved mail", client.uid_expunge, chosen)
+        else:
+            raise ImapError(
+                "the server has neither MOVE nor UIDPLUS: muted mail cannot be moved safely",
+                "muting needs a server with MOVE (RFC 6851) or UIDPLUS (RFC 4315)",
+            )
+        return len(chosen)
 
 
 def connect(account: AccountSettings, password: Secret) -> ImapSession:

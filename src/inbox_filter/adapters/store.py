@@ -16,9 +16,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..core.features import MessageFeatures
 from ..core.history import Inbound, MessageTone, Outbound
+from ..core.suggestions import SentSeen, Suggestion
 from ..errors import StoreError
 
 DB_NAME = "state.sqlite3"
@@ -125,6 +127,55 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         DELETE FROM messages WHERE direction = 'in';
         DELETE FROM skipped WHERE folder IN (SELECT name FROM folders WHERE role = 'inbox');
         DELETE FROM folders WHERE role = 'inbox';
+        """,
+    ),
+    (
+        3,
+        "suggestions, their outcomes, mutes",
+        """
+        ALTER TABLE messages ADD COLUMN marker TEXT;
+        CREATE INDEX messages_marker ON messages (account, marker);
+        CREATE TABLE suggestions (
+            id           TEXT PRIMARY KEY,
+            account      TEXT NOT NULL,
+            address      TEXT NOT NULL,
+            action       TEXT NOT NULL,          -- decline | walk_away | unsubscribe
+            kind         TEXT NOT NULL,          -- reply | mailto | one_click | mute | manual
+            tactic       TEXT,
+            rule         TEXT NOT NULL,
+            state        TEXT NOT NULL,          -- planned | pending | approved | executed
+                                                 -- | sent | dismissed | failed
+            reasons      TEXT NOT NULL,          -- JSON list of sentences
+            detail       TEXT NOT NULL DEFAULT '{}',  -- JSON: unsubscribe target, list...
+            message_id   TEXT NOT NULL,          -- the draft's Message-ID
+            recipient    TEXT,                   -- the draft's To
+            in_reply_to  TEXT,
+            draft_folder TEXT,
+            draft_uidvalidity INTEGER,
+            draft_uid    INTEGER,
+            result       TEXT,
+            created_at   INTEGER NOT NULL,
+            updated_at   INTEGER NOT NULL
+        );
+        CREATE INDEX suggestions_account ON suggestions (account, state);
+        -- At most one open suggestion per sender.
+        CREATE UNIQUE INDEX suggestions_open ON suggestions (account, address)
+            WHERE state IN ('planned', 'pending', 'approved');
+        CREATE TABLE suggestion_events (
+            id          INTEGER PRIMARY KEY,
+            suggestion  TEXT NOT NULL REFERENCES suggestions (id),
+            at          INTEGER NOT NULL,
+            state       TEXT NOT NULL,
+            detail      TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE mutes (
+            account     TEXT NOT NULL,
+            address     TEXT NOT NULL,
+            folder      TEXT NOT NULL,
+            since       INTEGER NOT NULL,        -- unix seconds: mail after this is moved
+            suggestion  TEXT,
+            PRIMARY KEY (account, address)
+        );
         """,
     ),
 )
@@ -334,9 +385,9 @@ class Store:
             "message_id, sender, sender_name, subject, date, internal_date, size, flags, "
             "in_reply_to, list_id, list_unsubscribe, list_unsubscribe_post, precedence, "
             "auto_submitted, esp_headers, auth_results, to_identity, tone_politeness, "
-            "tone_hostility, tone_pressure, tone_cold, tone_evidence) "
+            "tone_hostility, tone_pressure, tone_cold, tone_evidence, marker) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?)",
+            "?, ?, ?, ?)",
             (
                 cp.account,
                 cp.folder,
@@ -361,6 +412,7 @@ class Store:
                 json.dumps(list(m.auth_results)),
                 to_identity,
                 *_tone_values(m.tone),
+                m.marker,
             ),
         )
         if cur.rowcount != 1 or cur.lastrowid is None:
@@ -529,3 +581,289 @@ def _split_sql(sql: str) -> list[str]:
     # Our migrations have no semicolons inside literals; comments are stripped first.
     lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+# ---------------------------------------------------------------- suggestions
+_SELECT_SUGG = (
+    "SELECT id, account, address, action, kind, tactic, rule, state, reasons, message_id, "
+    "recipient, in_reply_to, detail, draft_folder, draft_uidvalidity, draft_uid, result, "
+    "created_at, updated_at FROM suggestions"
+)
+_INSERT_SUGG = (
+    "INSERT INTO suggestions (id, account, address, action, kind, tactic, rule, state, "
+    "reasons, message_id, recipient, in_reply_to, detail, draft_folder, draft_uidvalidity, "
+    "draft_uid, result, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _suggestion(row: tuple[Any, ...]) -> Suggestion:
+    (
+        sid,
+        account,
+        address,
+        action,
+        kind,
+        tactic,
+        rule,
+        state,
+        reasons,
+        mid,
+        rcpt,
+        irt,
+        detail,
+        folder,
+        uidvalidity,
+        uid,
+        result,
+        created,
+        updated,
+    ) = row
+    return Suggestion(
+        id=sid,
+        account=account,
+        address=address,
+        action=action,
+        kind=kind,
+        tactic=tactic,
+        rule=rule,
+        state=state,
+        reasons=tuple(json.loads(reasons)),
+        message_id=mid,
+        recipient=rcpt,
+        in_reply_to=irt,
+        detail=json.loads(detail or "{}"),
+        draft_folder=folder,
+        draft_uidvalidity=uidvalidity,
+        draft_uid=uid,
+        result=result,
+        created_at=created,
+        updated_at=updated,
+    )
+
+
+class SuggestionStore:
+    """Suggestions and their outcomes; a thin layer over the same connection."""
+
+    def __init__(self, store: Store) -> None:
+        self.conn = store.conn
+        self.store = store
+
+    def all(self, account: str, states: Iterable[str] | None = None) -> list[Suggestion]:
+        rows = self.conn.execute(
+            _SELECT_SUGG + " WHERE account = ? ORDER BY created_at, id",
+            (account,),
+        ).fetchall()
+        wanted = set(states) if states is not None else None
+        return [s for s in map(_suggestion, rows) if wanted is None or s.state in wanted]
+
+    def get(self, sid: str) -> Suggestion | None:
+        row = self.conn.execute(
+            _SELECT_SUGG + " WHERE id = ?",
+            (sid,),
+        ).fetchone()
+        return _suggestion(row) if row else None
+
+    def generation(self, account: str, address: str) -> int:
+        """How many suggestions this sender has had (for a fresh deterministic id)."""
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM suggestions WHERE account = ? AND address = ?",
+                (account, address),
+            ).fetchone()[0]
+        )
+
+    def add_planned(self, s: Suggestion, now: int) -> None:
+        """Record the intent before the APPEND (the journal step)."""
+        with self.store.transaction() as c:
+            c.execute(
+                _INSERT_SUGG,
+                (
+                    s.id,
+                    s.account,
+                    s.address,
+                    s.action,
+                    s.kind,
+                    s.tactic,
+                    s.rule,
+                    "planned",
+                    json.dumps(list(s.reasons)),
+                    s.message_id,
+                    s.recipient,
+                    s.in_reply_to,
+                    json.dumps(s.detail),
+                    s.draft_folder,
+                    s.draft_uidvalidity,
+                    None,
+                    None,
+                    now,
+                    now,
+                ),
+            )
+            c.execute(
+                "INSERT INTO suggestion_events (suggestion, at, state, detail) "
+                "VALUES (?, ?, 'planned', '')",
+                (s.id, now),
+            )
+
+    def transition(
+        self,
+        sid: str,
+        state: str,
+        now: int,
+        detail: str = "",
+        *,
+        draft_uid: int | None = None,
+        draft_uidvalidity: int | None = None,
+        result: str | None = None,
+        mark: tuple[str, str] | None = None,
+        unmark: tuple[str, str] | None = None,
+    ) -> None:
+        """Move a suggestion to ``state``; with ``mark``/``unmark`` = (address, kind), the
+        sender mark changes in the same transaction (a crash cannot split them)."""
+        s = self.get(sid)
+        with self.store.transaction() as c:
+            if s is not None and mark is not None:
+                c.execute(
+                    "INSERT INTO sender_marks VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, "
+                    "address, kind) DO UPDATE SET at = excluded.at, note = excluded.note",
+                    (s.account, mark[0], mark[1], now, sid),
+                )
+            if s is not None and unmark is not None:
+                c.execute(
+                    "DELETE FROM sender_marks WHERE account = ? AND address = ? AND kind = ?",
+                    (s.account, unmark[0], unmark[1]),
+                )
+            c.execute(
+                "UPDATE suggestions SET state = ?, updated_at = ?, "
+                "draft_uid = COALESCE(?, draft_uid), "
+                "draft_uidvalidity = COALESCE(?, draft_uidvalidity), "
+                "result = COALESCE(?, result) WHERE id = ?",
+                (state, now, draft_uid, draft_uidvalidity, result, sid),
+            )
+            c.execute(
+                "INSERT INTO suggestion_events (suggestion, at, state, detail) VALUES (?, ?, ?, ?)",
+                (sid, now, state, detail[:500]),
+            )
+
+    def set_detail(self, sid: str, detail: dict[str, object]) -> None:
+        with self.store.transaction() as c:
+            c.execute("UPDATE suggestions SET detail = ? WHERE id = ?", (json.dumps(detail), sid))
+
+    def events(self, sid: str) -> list[tuple[int, str, str]]:
+        return list(
+            self.conn.execute(
+                "SELECT at, state, detail FROM suggestion_events WHERE suggestion = ? ORDER BY id",
+                (sid,),
+            )
+        )
+
+    def outcomes(self, account: str) -> list[tuple[str, str]]:
+        """(rule, state) of every decided suggestion, for learning."""
+        return list(
+            self.conn.execute(
+                "SELECT rule, state FROM suggestions WHERE account = ? AND state NOT IN "
+                "('planned', 'pending')",
+                (account,),
+            )
+        )
+
+    # ------------------------------------------------------------ mutes
+    def mutes(self, account: str) -> dict[str, tuple[str, int]]:
+        return {
+            a: (f, since)
+            for a, f, since in self.conn.execute(
+                "SELECT address, folder, since FROM mutes WHERE account = ?", (account,)
+            )
+        }
+
+    def mute(self, account: str, address: str, folder: str, since: int, sid: str | None) -> None:
+        with self.store.transaction() as c:
+            c.execute(
+                "INSERT INTO mutes VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, address) "
+                "DO UPDATE SET folder = excluded.folder",
+                (account, address, folder, since, sid),
+            )
+
+    def unmute(self, account: str, address: str) -> bool:
+        with self.store.transaction() as c:
+            n = c.execute(
+                "DELETE FROM mutes WHERE account = ? AND address = ?", (account, address)
+            ).rowcount
+        return n > 0
+
+
+@dataclass(frozen=True, slots=True)
+class LatestMessage:
+    """A sender's newest stored message: what a reply threads on and an unsubscribe uses."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    subject: str
+    in_reply_to: str
+    to_identity: str | None
+    sender_name: str
+    list_id: str | None
+    list_unsubscribe: str | None
+    list_unsubscribe_post: str | None
+    auth_results: tuple[str, ...]
+    date: int | None
+
+
+def latest_message(store: Store, account: str, address: str) -> LatestMessage | None:
+    row = store.conn.execute(
+        "SELECT folder, uidvalidity, uid, message_id, subject, in_reply_to, to_identity, "
+        "sender_name, list_id, list_unsubscribe, list_unsubscribe_post, auth_results, date "
+        "FROM messages WHERE account = ? AND direction = 'in' AND sender = ? "
+        "ORDER BY date DESC, id DESC LIMIT 1",
+        (account, address),
+    ).fetchone()
+    if row is None:
+        return None
+    (
+        folder,
+        uidvalidity,
+        uid,
+        mid,
+        subject,
+        irt,
+        to_identity,
+        name,
+        list_id,
+        unsub,
+        unsub_post,
+        auth,
+        date,
+    ) = row
+    return LatestMessage(
+        folder,
+        uidvalidity,
+        uid,
+        mid,
+        subject,
+        irt,
+        to_identity,
+        name,
+        list_id,
+        unsub,
+        unsub_post,
+        tuple(json.loads(auth or "[]")),
+        date,
+    )
+
+
+def sent_seen(store: Store, account: str, since: int) -> list[SentSeen]:
+    """The user's messages since a time, as evidence that a draft was sent."""
+    out = []
+    for mid, marker, rcpts, refs in store.conn.execute(
+        "SELECT m.message_id, m.marker, "
+        "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
+        "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
+        "FROM messages m WHERE m.account = ? AND m.direction = 'out' "
+        "AND (m.date IS NULL OR m.date >= ? OR m.marker IS NOT NULL)",
+        (account, since),
+    ):
+        out.append(SentSeen(marker, mid, tuple((rcpts or "").split()), tuple((refs or "").split())))
+    return out

@@ -59,6 +59,7 @@ HEADER_FIELDS: tuple[str, ...] = (
     "Content-Type",
     "Delivered-To",
     "X-Original-To",
+    "X-Inbox-Filter-Suggestion",  # our own drafts, once the user sends them
 )
 
 # ESP and marketing-platform headers: their presence says "sent by a bulk mailer".
@@ -133,6 +134,7 @@ class MessageFeatures:
     auth_results: tuple[str, ...]
     names: dict[str, str] = field(default_factory=dict)  # address -> display name seen
     tone: MessageTone | None = None  # received mail from people only
+    marker: str | None = None  # X-Inbox-Filter-Suggestion: a draft of ours, sent
 
     @property
     def seen(self) -> bool:
@@ -243,6 +245,7 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
             strip_controls(v)[:2000] for v in _values(msg, "Authentication-Results")
         ),
         names=names,
+        marker=_first(msg, "X-Inbox-Filter-Suggestion", 40),
     )
 
 

@@ -7,6 +7,7 @@ each other), else by its folder and UID.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -171,7 +172,7 @@ class SenderHistory:
             for r in self.received
             if not r.engaged and r.date is not None and (last_out is None or r.date > last_out)
         ]
-        return sum(1 for a, b in zip(run, run[1:], strict=False) if b - a <= within_days * 86400)
+        return sum(1 for a, b in itertools.pairwise(run) if b - a <= within_days * 86400)
 
     def longest_unanswered_streak(self) -> int:
         events: list[tuple[int, int]] = [

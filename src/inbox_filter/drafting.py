@@ -1,0 +1,485 @@
+"""Suggestions into Drafts, and what the user did with them: plan -> commit.
+
+One pass per scan, after the mailbox sync:
+1. reconcile: read Drafts (read-only) and the synced Sent mail; move each open
+   suggestion on (sent, dismissed, approved, edited) and act on approvals;
+2. plan: one suggestion per sender whose decision suggests something and who has
+   none open and no mark against it (dismissed, ended, protected);
+3. commit (not with --dry-run): record the intent, APPEND the draft with \\Draft,
+   record where it landed. A crash between any two steps is repaired by the next run
+   (reconcile SEARCHes for the marker before anything is appended again);
+4. muted senders: move their new mail out of INBOX (approved mutes only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .adapters.imap import Folders, ImapSession, Writer
+from .adapters.store import LatestMessage, Store, SuggestionStore, latest_message, sent_seen
+from .config import AccountSettings, Settings
+from .core import drafts as D
+from .core.suggestions import (
+    OPEN_STATES,
+    DraftSeen,
+    Suggestion,
+    Transition,
+    reconcile,
+)
+from .judgement import Contact
+from .unsubscribing import UnsubscribePlan, execute_one_click, plan_unsubscribe
+
+log = logging.getLogger(__name__)
+
+DRAFT_KINDS = frozenset({"reply", "mailto", "one_click", "mute"})  # 'manual' has no draft
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    suggestion: Suggestion
+    data: bytes | None  # the draft; None when there is nothing to append
+
+    def summary(self) -> str:
+        s = self.suggestion
+        what = {
+            "reply": f"reply draft ({(s.tactic or '').replace('_', ' ')}) to {s.recipient}",
+            "mailto": f"unsubscribe e-mail draft to {s.recipient}",
+            "one_click": "action draft: one-click unsubscribe "
+            f"(request to {s.detail.get('target_domain')})",
+            "mute": "action draft: mute (no reply)",
+            "manual": "listed in review only",
+        }[s.kind]
+        return f"{s.id} {s.address}: {what}"
+
+
+@dataclass(slots=True)
+class DraftReport:
+    account: str
+    transitions: list[tuple[Suggestion, Transition]] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
+    appended: list[str] = field(default_factory=list)
+    executed: list[tuple[str, str]] = field(default_factory=list)  # (id, result)
+    moved: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "outcomes": [
+                {
+                    "id": s.id,
+                    "address": s.address,
+                    "from": s.state,
+                    "to": t.state,
+                    "detail": t.detail,
+                }
+                for s, t in self.transitions
+            ],
+            "drafts": [
+                {
+                    "id": p.suggestion.id,
+                    "address": p.suggestion.address,
+                    "action": p.suggestion.action,
+                    "kind": p.suggestion.kind,
+                    "tactic": p.suggestion.tactic,
+                    "reasons": list(p.suggestion.reasons),
+                }
+                for p in self.planned
+            ],
+            "appended": self.appended,
+            "executed": [{"id": i, "result": r} for i, r in self.executed],
+            "moved_muted": self.moved,
+            "notes": self.notes,
+        }
+
+
+def load_templates(directory: Path) -> dict[str, str]:
+    """User templates (``<tactic>.txt``) override ours; a broken file is an error."""
+    from .errors import ConfigError
+
+    out: dict[str, str] = {}
+    if not directory.is_dir():
+        return out
+    for tactic in D.DEFAULT_TEMPLATES:
+        path = directory / f"{tactic}.txt"
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+                D.render(text, {k: "" for k in D.TEMPLATE_KEYS})
+            except (OSError, UnicodeDecodeError, D.DraftError) as exc:
+                raise ConfigError(f"template {path} cannot be used: {exc}") from exc
+            out[tactic] = text
+    return out
+
+
+def draft_text(settings: Settings, account: AccountSettings) -> D.DraftText:
+    signature = settings.drafts.signature
+    sig_file = settings.templates_dir() / "signature.txt"
+    if not signature and sig_file.is_file():
+        signature = sig_file.read_text(encoding="utf-8", errors="replace").strip("\n")
+    my_name = account.display_name or account.identities[0].split("@", 1)[0]
+    return D.DraftText(
+        templates=load_templates(settings.templates_dir()),
+        my_name=my_name,
+        signature=signature,
+        alternative=settings.drafts.alternative,
+    )
+
+
+# ---------------------------------------------------------------------------- plan
+
+
+def _identity_for(account: AccountSettings, latest: LatestMessage | None) -> str:
+    if latest is not None and latest.to_identity:
+        return latest.to_identity
+    return account.identities[0]
+
+
+def plan_one(
+    contact: Contact,
+    account: AccountSettings,
+    text: D.DraftText,
+    latest: LatestMessage | None,
+    generation: int,
+    unsubscribe: UnsubscribePlan | None,
+    drafts_folder: str | None,
+    now: int,
+) -> Planned:
+    """The suggestion and draft bytes for one decision (pure given its inputs)."""
+    d = contact.decision
+    h = contact.history
+    sid = D.suggestion_id(account.name, d.address, d.action, generation)
+    identity = _identity_for(account, latest)
+    mid = D.draft_message_id(sid, identity)
+    reasons = d.reasons
+    base = Suggestion(
+        id=sid,
+        account=account.name,
+        address=d.address,
+        action=d.action,
+        kind="reply",
+        tactic=d.tactic,
+        rule=d.rule,
+        state="planned",
+        reasons=reasons,
+        message_id=mid,
+        draft_folder=drafts_folder,
+        created_at=now,
+        updated_at=now,
+    )
+    if d.action == "decline":
+        irt = latest.message_id if latest else None
+        refs = tuple(latest.in_reply_to.split()) if latest else ()
+        data = D.reply_draft(
+            sid=sid,
+            tactic=d.tactic or "honest",
+            identity=identity,
+            text=text,
+            to_address=d.address,
+            to_name=h.name or (latest.sender_name if latest else ""),
+            subject=latest.subject if latest else "",
+            in_reply_to=irt,
+            references=refs,
+            now=now,
+        )
+        return Planned(replace(base, recipient=d.address, in_reply_to=irt), data)
+    if d.action == "walk_away":
+        return Planned(
+            replace(base, kind="mute", detail={"folder": account.mute_folder}),
+            _mute_draft(
+                sid,
+                identity,
+                text.my_name,
+                d.address,
+                account.mute_folder,
+                reasons,
+                now,
+                why="they were hostile; a reply rarely helps",
+            ),
+        )
+    # unsubscribe
+    assert unsubscribe is not None
+    detail = unsubscribe.detail()
+    reasons = (*reasons, *unsubscribe.reasons)
+    if unsubscribe.kind == "mailto" and unsubscribe.mailto is not None:
+        m = unsubscribe.mailto
+        data = D.mailto_draft(
+            sid=sid,
+            identity=identity,
+            my_name=text.my_name,
+            to=m.to,
+            subject=m.subject,
+            body=m.body,
+            now=now,
+        )
+        return Planned(
+            replace(
+                base,
+                kind="mailto",
+                tactic="unsubscribe",
+                reasons=reasons,
+                recipient=m.to[0] if m.to else None,
+                detail=detail,
+            ),
+            data,
+        )
+    if unsubscribe.kind == "one_click" and unsubscribe.uri:
+        domain = detail.get("target_domain", "")
+        list_name = detail.get("list_id") or d.address
+        lines = (
+            f"inbox-filter suggests unsubscribing from {list_name} ({d.address}).",
+            "",
+            f"What approving does: inbox-filter sends one HTTPS request to {domain} "
+            "(the list's own one-click unsubscribe, RFC 8058). Nothing else is sent, "
+            "and no e-mail goes out.",
+            "",
+            f"To approve: flag (star) this draft, or run: inbox-filter approve {sid}",
+            "To say no: delete this draft. inbox-filter will not suggest it again.",
+            "",
+            "Why:",
+            *(f"- {r}" for r in reasons),
+        )
+        data = D.action_draft(
+            sid=sid,
+            identity=identity,
+            my_name=text.my_name,
+            subject=f"Unsubscribe from {list_name}?",
+            lines=lines,
+            now=now,
+        )
+        return Planned(
+            replace(base, kind="one_click", tactic="unsubscribe", reasons=reasons, detail=detail),
+            data,
+        )
+    # No safe unsubscribe: offer to mute instead, and say why in review.
+    return Planned(
+        replace(
+            base,
+            kind="mute",
+            tactic="unsubscribe",
+            reasons=reasons,
+            detail={**detail, "folder": account.mute_folder},
+        ),
+        _mute_draft(
+            sid,
+            identity,
+            text.my_name,
+            d.address,
+            account.mute_folder,
+            reasons,
+            now,
+            why="this list cannot be unsubscribed from safely",
+        ),
+    )
+
+
+def _mute_draft(
+    sid: str,
+    identity: str,
+    my_name: str,
+    address: str,
+    folder: str,
+    reasons: tuple[str, ...],
+    now: int,
+    *,
+    why: str,
+) -> bytes:
+    lines = (
+        f"inbox-filter suggests muting {address}: {why}.",
+        "",
+        f"What approving does: new mail from {address} is moved from INBOX to the "
+        f"folder {folder!r} as it arrives. Nothing is sent to them; nothing already in "
+        "your mailbox is touched. Undo any time: inbox-filter unmute " + address,
+        "",
+        f"To approve: flag (star) this draft, or run: inbox-filter approve {sid}",
+        "To say no: delete this draft. inbox-filter will not suggest it again.",
+        "",
+        "Why:",
+        *(f"- {r}" for r in reasons),
+    )
+    return D.action_draft(
+        sid=sid,
+        identity=identity,
+        my_name=my_name,
+        subject=f"Mute {address}?",
+        lines=lines,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def run_drafts(
+    session: ImapSession | None,
+    store: Store,
+    account: AccountSettings,
+    settings: Settings,
+    folders: Folders | None,
+    contacts: list[Contact],
+    now: int,
+    *,
+    dry_run: bool,
+    unsubscribe_options: dict[str, object] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> DraftReport:
+    """Reconcile, plan and (unless dry-run) commit the account's drafts."""
+    step = on_step or (lambda name: None)
+    rep = DraftReport(account.name)
+    ss = SuggestionStore(store)
+    opts = unsubscribe_options or {}
+
+    # 1. reconcile
+    drafts_folder = folders.drafts if folders else None
+    seen_drafts: list[DraftSeen] = []
+    drafts_uidvalidity: int | None = None
+    if session is not None and drafts_folder:
+        drafts_uidvalidity, seen_drafts = session.drafts(drafts_folder)
+    open_sugg = ss.all(account.name, OPEN_STATES | {"dismissed"})
+    oldest = min((s.created_at for s in open_sugg), default=now)
+    sent = sent_seen(store, account.name, oldest - 86400)
+    for s in open_sugg:
+        if s.state == "dismissed" and now - s.updated_at > 7 * 86400:
+            continue
+        if session is None and s.state != "dismissed":
+            continue  # without the Drafts folder nothing can be told about pending ones
+        t = reconcile(s, seen_drafts, sent)
+        if t is None:
+            continue
+        rep.transitions.append((s, t))
+        if dry_run:
+            continue
+        mark, unmark = outcome_marks(s, t.state)
+        ss.transition(
+            s.id,
+            t.state,
+            now,
+            t.detail,
+            draft_uid=t.draft_uid,
+            draft_uidvalidity=drafts_uidvalidity if t.draft_uid else None,
+            mark=mark,
+            unmark=unmark,
+        )
+        step(f"transition:{t.state}")
+    if session is not None and not dry_run:
+        for s in ss.all(account.name, {"approved"}):
+            result = execute(session, store, account, s, now, opts)
+            rep.executed.append((s.id, result))
+
+    # 2. plan (decisions were made with the learned thresholds: see service.learned_policy)
+    blocked = blocked_senders(store, account.name)
+    text = draft_text(settings, account)
+    for c in contacts:
+        if not c.decision.suggests or c.decision.address in blocked:
+            continue
+        latest = latest_message(store, account.name, c.decision.address)
+        unsub = None
+        if c.decision.action == "unsubscribe":
+            unsub = plan_unsubscribe(session, account, c.decision.address, latest, opts)
+        generation = ss.generation(account.name, c.decision.address)
+        rep.planned.append(
+            plan_one(c, account, text, latest, generation, unsub, drafts_folder, now)
+        )
+
+    if dry_run or session is None:
+        return rep
+
+    # 3. commit
+    if drafts_folder is None:
+        if rep.planned and folders is not None:
+            folders.require("drafts")
+        return rep
+    writer = Writer(session)
+    for p in rep.planned:
+        s = p.suggestion
+        ss.add_planned(s, now)
+        step("planned")
+        if p.data is None:
+            ss.transition(s.id, "pending", now, "no draft: listed in review")
+            continue
+        landed = writer.append_draft(drafts_folder, p.data, datetime.fromtimestamp(now, UTC))
+        step("appended")
+        uid: int | None = None
+        uidvalidity: int | None = None
+        if landed is not None:
+            uidvalidity, uid = landed
+        else:
+            # No UIDPLUS: find it by its marker (RFC 4315 is not everywhere).
+            uidvalidity, again = session.drafts(drafts_folder)
+            found = [d.uid for d in again if d.marker == s.id]
+            uid = found[-1] if found else None
+        ss.transition(
+            s.id, "pending", now, "appended", draft_uid=uid, draft_uidvalidity=uidvalidity
+        )
+        rep.appended.append(s.id)
+        step("recorded")
+
+    # 4. muted senders
+    for address, (folder, since) in ss.mutes(account.name).items():
+        rep.moved += Writer(session).move_from(
+            folders.inbox if folders else "INBOX",
+            address,
+            datetime.fromtimestamp(since, UTC),
+            folder,
+        )
+    return rep
+
+
+def blocked_senders(store: Store, account: str) -> set[str]:
+    """Senders who must not get a new suggestion now.
+
+    An open one exists, or one was sent/executed/failed and the user has not asked to
+    reconsider the sender since (`inbox-filter reconsider`). Dismissed senders are kept
+    out by their mark, which the policy honours.
+    """
+    reconsidered = store.marks(account).get("reconsidered", {})
+    out = set()
+    for s in SuggestionStore(store).all(account):
+        closed = s.state in ("sent", "executed", "failed")
+        if s.open or (closed and s.updated_at >= reconsidered.get(s.address, 0)):
+            out.add(s.address)
+    return out
+
+
+def outcome_marks(
+    s: Suggestion, state: str
+) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """What an outcome means for the sender from now on: (mark, unmark)."""
+    if state == "dismissed":
+        return (s.address, "dismissed"), None
+    if state == "sent":
+        # A sent decline ends the relationship; a sent unsubscribe e-mail closes the list.
+        return (s.address, "ended") if s.action == "decline" else None, (s.address, "dismissed")
+    return None, None
+
+
+def execute(
+    session: ImapSession,
+    store: Store,
+    account: AccountSettings,
+    s: Suggestion,
+    now: int,
+    opts: dict[str, object],
+) -> str:
+    """Carry out an approved action; record executed/failed; remove our action draft."""
+    ss = SuggestionStore(store)
+    if s.kind == "mute":
+        folder = str(s.detail.get("folder") or account.mute_folder)
+        ss.mute(account.name, s.address, folder, now, s.id)
+        result, state = f"muted: new mail moves to {folder!r}", "executed"
+    elif s.kind == "one_click":
+        ok, result = execute_one_click(s, opts)
+        state = "executed" if ok else "failed"
+    else:
+        return "nothing to execute"
+    ss.transition(s.id, state, now, result, result=result)
+    if s.draft_folder and s.draft_uid:
+        removed = Writer(session).remove_own_draft(
+            s.draft_folder, s.draft_uidvalidity, s.draft_uid, s.id
+        )
+        log.info("%s: action draft %s: %s", account.name, s.id, removed)
+    return result
