@@ -28,7 +28,7 @@ RSS_GATEWAY = "rssfeeds@spamassassin.taint.org"
 def classify_raw(path: Path) -> tuple[str, bool, bool]:
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
     sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
-    keys = [k.lower() for k in msg.keys()]
+    keys = [k.lower() for k in msg]
     has_list = "list-id" in keys or "list-unsubscribe" in keys
     personal = not any(k.startswith(LIST_MARKERS) for k in keys) and sender != RSS_GATEWAY
     return sender, has_list, personal
@@ -54,7 +54,7 @@ def test_easy_ham_bulk(shared_data: Path, tmp_path: Path) -> None:
 
     wrong_list, wrong_personal = [], []
     personal_senders: dict[str, int] = defaultdict(int)
-    for name, (sender, has_list, personal) in raw.items():
+    for name, (_sender, has_list, personal) in raw.items():
         m = by_uid[stable_uid(f"/{name}")]
         signals = bulk_signals(m.sender, m.list_id, m.list_unsubscribe, m.precedence,
                                m.auto_submitted, m.esp_headers)

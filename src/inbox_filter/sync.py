@@ -23,6 +23,8 @@ from .adapters.local import LocalItem, LocalSource
 from .adapters.store import Checkpoint, Store
 from .core.body import decode_text_part
 from .core.features import Direction, MessageFeatures, RawMessage, extract_features
+from .core.history import MessageTone
+from .core.tone import html_to_text, new_text, score_text
 from .errors import InboxFilterError
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,26 @@ def analyse(raw: RawMessage, features: MessageFeatures | None = None) -> Message
         features = extract_features(raw)
     if raw.text_part is not None and raw.text is not None:
         truncated = raw.text_part.size > len(raw.text)
-        decode_text_part(raw.text_part, raw.text, truncated=truncated)
+        subtype, text = decode_text_part(raw.text_part, raw.text, truncated=truncated)
+        if wants_text(raw.direction, features):
+            features = replace(features, tone=message_tone(subtype, text, features.subject))
     return features
+
+
+def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
+    """Tone of the sender's own words: quotes, forwards and signatures removed first.
+
+    Only scores and short evidence phrases are kept; the text itself is dropped here.
+    """
+    plain = html_to_text(text) if subtype == "html" else text
+    t = score_text(new_text(plain), subject)
+    return MessageTone(
+        t.politeness,
+        t.hostility,
+        t.pressure,
+        t.cold_outreach,
+        {k: tuple(p[:80] for p in v[:5]) for k, v in t.evidence.items() if v},
+    )
 
 
 def _analyse_batch(

@@ -106,8 +106,8 @@ def test_follow_ups_add_pressure_but_silence_alone_is_not_pushy() -> None:
 
 
 def test_one_hostile_message_among_friendly_ones_still_counts() -> None:
-    rows = inbound("mixed@x.org", 9) + [
-        Inbound("mixed@x.org", "<h>", NOW - DAY, "\\Seen", "INBOX", 99, tone=HOSTILE)]
+    hostile = Inbound("mixed@x.org", "<h>", NOW - DAY, "\\Seen", "INBOX", 99, tone=HOSTILE)
+    rows = [*inbound("mixed@x.org", 9), hostile]
     s, _ = judge(rows)["mixed@x.org"]
     assert s.tone.hostility >= 0.5
 
