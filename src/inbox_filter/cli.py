@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -267,12 +269,34 @@ def scan(
                             dry_run=dry_run,
                             now=now,
                             progress=progress,
+                            on_step=_fault_hook(),
                         )
                     )
         if as_json:
             click.echo(json.dumps(_scan_json(results, limit), indent=2, ensure_ascii=False))
         else:
             _print_scan(results, limit)
+
+
+def _fault_hook() -> Callable[[str], None] | None:
+    """Test-only fault injection: INBOX_FILTER_FAULT_AT=STEP[:N] kills the process
+    (SIGKILL, no clean-up) at the Nth time the drafts pass reaches STEP
+    (planned, appended, recorded, transition:STATE). Unset in normal use."""
+    spec = os.environ.get("INBOX_FILTER_FAULT_AT")
+    if not spec:
+        return None
+    name, _, nth = spec.partition(":")
+    target = int(nth or 1)
+    seen = 0
+
+    def hook(step: str) -> None:
+        nonlocal seen
+        if step == name:
+            seen += 1
+            if seen == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .adapters.imap import Folders, ImapSession, Writer
-from .adapters.store import LatestMessage, Store, SuggestionStore, latest_message, sent_seen
+from .adapters.store import (
+    LatestMessage,
+    Mute,
+    Store,
+    SuggestionStore,
+    latest_message,
+    sent_seen,
+)
 from .config import AccountSettings, Settings
 from .core import drafts as D
 from .core.suggestions import (
@@ -394,14 +401,20 @@ def run_drafts(
             folders.require("drafts")
         return rep
     writer = Writer(session)
+    # Intents a crash left behind (recorded, never found in Drafts): append them now,
+    # byte for byte the same message.
+    todo: list[tuple[Suggestion, bytes | None]] = [
+        (s, ss.draft(s.id)) for s in ss.all(account.name, {"planned"})
+    ]
     for p in rep.planned:
-        s = p.suggestion
-        ss.add_planned(s, now)
+        ss.add_planned(p.suggestion, now, p.data)
         step("planned")
-        if p.data is None:
+        todo.append((p.suggestion, p.data))
+    for s, data in todo:
+        if data is None:
             ss.transition(s.id, "pending", now, "no draft: listed in review")
             continue
-        landed = writer.append_draft(drafts_folder, p.data, datetime.fromtimestamp(now, UTC))
+        landed = writer.append_draft(drafts_folder, data, datetime.fromtimestamp(now, UTC))
         step("appended")
         uid: int | None = None
         uidvalidity: int | None = None
@@ -419,12 +432,15 @@ def run_drafts(
         step("recorded")
 
     # 4. muted senders
-    for address, (folder, since) in ss.mutes(account.name).items():
-        rep.moved += Writer(session).move_from(
-            folders.inbox if folders else "INBOX",
-            address,
-            datetime.fromtimestamp(since, UTC),
-            folder,
+    inbox = folders.inbox if folders else "INBOX"
+    for m in ss.mutes(account.name).values():
+        rep.moved += writer.move_from(
+            inbox,
+            m.address,
+            m.folder,
+            since_uid=m.since_uid,
+            uidvalidity=m.uidvalidity,
+            after=datetime.fromtimestamp(m.since, UTC),
         )
     return rep
 
@@ -432,14 +448,15 @@ def run_drafts(
 def blocked_senders(store: Store, account: str) -> set[str]:
     """Senders who must not get a new suggestion now.
 
-    An open one exists, or one was sent/executed/failed and the user has not asked to
-    reconsider the sender since (`inbox-filter reconsider`). Dismissed senders are kept
-    out by their mark, which the policy honours.
+    An open one exists, or one was closed (sent, executed, failed, dismissed) and the
+    user has not asked to reconsider the sender since (`inbox-filter reconsider`). The
+    decisions were made before this scan's outcomes were known, so the outcomes are
+    checked here too.
     """
     reconsidered = store.marks(account).get("reconsidered", {})
     out = set()
     for s in SuggestionStore(store).all(account):
-        closed = s.state in ("sent", "executed", "failed")
+        closed = s.state in ("sent", "executed", "failed", "dismissed")
         if s.open or (closed and s.updated_at >= reconsidered.get(s.address, 0)):
             out.add(s.address)
     return out
@@ -469,7 +486,8 @@ def execute(
     ss = SuggestionStore(store)
     if s.kind == "mute":
         folder = str(s.detail.get("folder") or account.mute_folder)
-        ss.mute(account.name, s.address, folder, now, s.id)
+        uidvalidity, uidnext = Writer(session).inbox_mark(account.folders.inbox)
+        ss.mute(account.name, Mute(s.address, folder, now, uidnext, uidvalidity), s.id)
         result, state = f"muted: new mail moves to {folder!r}", "executed"
     elif s.kind == "one_click":
         ok, result = execute_one_click(s, opts)

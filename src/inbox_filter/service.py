@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def scan_account(
     now: int | None = None,
     progress: Progress = _no_progress,
     unsubscribe_options: dict[str, object] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ScanResult:
     """Sync one IMAP account, judge every sender, and reconcile/plan/write drafts.
 
@@ -86,6 +88,7 @@ def scan_account(
                 at,
                 dry_run=dry_run,
                 unsubscribe_options=unsubscribe_options,
+                on_step=on_step,
             )
         notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
         result = ScanResult(

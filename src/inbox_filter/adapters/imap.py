@@ -529,31 +529,67 @@ class Writer:
         self.s._call("expunging the draft", client.expunge)
         return "removed"
 
+    def inbox_mark(self, inbox: str) -> tuple[int, int | None]:
+        """(UIDVALIDITY, UIDNEXT) of INBOX now: where a mute starts."""
+        st = self.s.examine(inbox)
+        return st.uidvalidity, st.uidnext
+
     def ensure_folder(self, folder: str) -> None:
         names = {f.name for f in self.s.list_folders()}
         if folder not in names:
             self.s._call(f"creating {folder!r}", self.s.client.create_folder, folder)
 
-    def move_from(self, inbox: str, address: str, after: datetime, dest: str) -> int:
-        """Move mail from ``address`` that arrived after ``after`` (approved mute)."""
+    def move_from(
+        self,
+        inbox: str,
+        address: str,
+        dest: str,
+        *,
+        since_uid: int | None,
+        uidvalidity: int | None,
+        after: datetime,
+    ) -> int:
+        """Move mail from ``address`` that arrived after an approved mute.
+
+        "After" is exact by UID (UIDs only grow, RFC 3501 §2.3.1.1) while INBOX keeps
+        its UIDVALIDITY; otherwise by INTERNALDATE.
+        """
         client = self.s.client
-        self.s._call(f"opening {inbox!r}", client.select_folder, inbox, readonly=False)
-        since = after.strftime("%d-%b-%Y")
-        uids = self.s._call("searching", client.search, ["FROM", address, "SINCE", since])
-        if not uids:
-            return 0
-        dates = self.s._fetch(
-            uid_set(uids),
-            ["INTERNALDATE", "BODY.PEEK[HEADER.FIELDS (FROM)]"],
-            "checking muted mail",
-        )
-        chosen = []
-        for uid, item in dates.items():
-            idate = item.get(b"INTERNALDATE")
-            if isinstance(idate, datetime) and idate.tzinfo is None:
-                idate = idate.replace(tzinfo=UTC)
-            if isinstance(idate, datetime) and idate > after:
-                chosen.append(uid)
+        resp = self.s._call(f"opening {inbox!r}", client.select_folder, inbox, readonly=False)
+        if since_uid is not None and uidvalidity == int(resp[b"UIDVALIDITY"]):
+            uids = self.s._call(
+                "searching", client.search, ["UID", f"{since_uid}:*", "FROM", address]
+            )
+            chosen = [u for u in uids if u >= since_uid]
+        else:
+            uids = self.s._call(
+                "searching", client.search, ["FROM", address, "SINCE", after.strftime("%d-%b-%Y")]
+            )
+            dates = (
+                self.s._fetch(uid_set(uids), ["INTERNALDATE"], "checking muted mail")
+                if uids
+                else {}
+            )
+            chosen = []
+            for uid, item in dates.items():
+                idate = item.get(b"INTERNALDATE")
+                if isinstance(idate, datetime) and idate.tzinfo is None:
+                    idate = idate.replace(tzinfo=UTC)
+                if isinstance(idate, datetime) and idate > after:
+                    chosen.append(uid)
+        # SEARCH FROM matches a substring: keep only mail whose From is exactly the address.
+        if chosen:
+            heads = self.s._fetch(uid_set(chosen), ["BODY.PEEK[HEADER.FIELDS (FROM)]"], "checking")
+            exact = []
+            for uid, item in heads.items():
+                for key, value in item.items():
+                    if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
+                        frm = parse_address_list(
+                            [str(parse_header_block(value or b"").get("From", ""))]
+                        )
+                        if frm and frm[0][1] == address:
+                            exact.append(uid)
+            chosen = sorted(exact)
         if not chosen:
             return 0
         self.ensure_folder(dest)

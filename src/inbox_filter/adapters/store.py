@@ -178,6 +178,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "the draft's bytes, for retrying an APPEND after a crash",
+        """
+        ALTER TABLE suggestions ADD COLUMN draft BLOB;
+        """,
+    ),
+    (
+        5,
+        "mutes start at a UID: exact, where a date has one-second resolution",
+        """
+        ALTER TABLE mutes ADD COLUMN since_uid INTEGER;
+        ALTER TABLE mutes ADD COLUMN uidvalidity INTEGER;
+        """,
+    ),
 )
 
 
@@ -584,6 +599,17 @@ def _split_sql(sql: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- suggestions
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """Mail from ``address`` arriving after the approval goes to ``folder``."""
+
+    address: str
+    folder: str
+    since: int  # unix seconds (fallback when INBOX's UIDVALIDITY changed)
+    since_uid: int | None  # INBOX's UIDNEXT at approval: UIDs >= this are new
+    uidvalidity: int | None
+
+
 _SELECT_SUGG = (
     "SELECT id, account, address, action, kind, tactic, rule, state, reasons, message_id, "
     "recipient, in_reply_to, detail, draft_folder, draft_uidvalidity, draft_uid, result, "
@@ -673,8 +699,9 @@ class SuggestionStore:
             ).fetchone()[0]
         )
 
-    def add_planned(self, s: Suggestion, now: int) -> None:
-        """Record the intent before the APPEND (the journal step)."""
+    def add_planned(self, s: Suggestion, now: int, draft: bytes | None = None) -> None:
+        """Record the intent, with the exact draft bytes, before the APPEND (the journal
+        step): a retry after a crash appends the very same message, or finds it."""
         with self.store.transaction() as c:
             c.execute(
                 _INSERT_SUGG,
@@ -700,6 +727,7 @@ class SuggestionStore:
                     now,
                 ),
             )
+            c.execute("UPDATE suggestions SET draft = ? WHERE id = ?", (draft, s.id))
             c.execute(
                 "INSERT INTO suggestion_events (suggestion, at, state, detail) "
                 "VALUES (?, ?, 'planned', '')",
@@ -746,6 +774,10 @@ class SuggestionStore:
                 (sid, now, state, detail[:500]),
             )
 
+    def draft(self, sid: str) -> bytes | None:
+        row = self.conn.execute("SELECT draft FROM suggestions WHERE id = ?", (sid,)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
     def set_detail(self, sid: str, detail: dict[str, object]) -> None:
         with self.store.transaction() as c:
             c.execute("UPDATE suggestions SET detail = ? WHERE id = ?", (json.dumps(detail), sid))
@@ -769,20 +801,31 @@ class SuggestionStore:
         )
 
     # ------------------------------------------------------------ mutes
-    def mutes(self, account: str) -> dict[str, tuple[str, int]]:
+    def mutes(self, account: str) -> dict[str, Mute]:
         return {
-            a: (f, since)
-            for a, f, since in self.conn.execute(
-                "SELECT address, folder, since FROM mutes WHERE account = ?", (account,)
+            row[0]: Mute(*row)
+            for row in self.conn.execute(
+                "SELECT address, folder, since, since_uid, uidvalidity FROM mutes "
+                "WHERE account = ?",
+                (account,),
             )
         }
 
-    def mute(self, account: str, address: str, folder: str, since: int, sid: str | None) -> None:
+    def mute(self, account: str, mute: Mute, sid: str | None) -> None:
         with self.store.transaction() as c:
             c.execute(
-                "INSERT INTO mutes VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, address) "
+                "INSERT INTO mutes (account, address, folder, since, suggestion, since_uid, "
+                "uidvalidity) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, address) "
                 "DO UPDATE SET folder = excluded.folder",
-                (account, address, folder, since, sid),
+                (
+                    account,
+                    mute.address,
+                    mute.folder,
+                    mute.since,
+                    sid,
+                    mute.since_uid,
+                    mute.uidvalidity,
+                ),
             )
 
     def unmute(self, account: str, address: str) -> bool:

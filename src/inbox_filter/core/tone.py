@@ -102,8 +102,13 @@ _HOSTILITY = _compile(
         (
             r"(?:are|do|did|can|could) " + _YOU + r" even|can't you read|cannot you read|"
             r"can " + _YOU + r" not read|learn to read|how hard (?:is|can) it|"
-            r"how many times do i (?:have|need) to|what(?: the hell|'s| is) wrong with " + _YOU
-            + r"|who do " + _YOU + r" think " + _YOU + r" are|you have no idea|"
+            r"how many times do i (?:have|need) to|what(?: the hell|'s| is) wrong with "
+            + _YOU
+            + r"|who do "
+            + _YOU
+            + r" think "
+            + _YOU
+            + r" are|you have no idea|"
             r"you clearly (?:don't|do not|have no)|get a clue|grow up|give me a break|"
             r"are you kidding me|are you serious|unbelievable|what a joke|waste of (?:my )?time|"
             r"not my problem|do your (?:job|homework)|use your (?:brain|head)|"
@@ -136,111 +141,172 @@ _HOSTILITY = _compile(
 _PRESSURE = _compile(
     [
         # Urgency.
-        (r"asap|a\.s\.a\.p|urgent|urgently|immediately|right away|right now|at once|"
-         r"without (?:further )?delay|time[- ]sensitive|top priority|high priority|"
-         r"emergency|no later than|this instant", 0.7),
-        (r"as soon as (?:possible|you can)|at your earliest (?:convenience)?|promptly|"
-         r"quickly|hurry", 0.35),
+        (
+            r"asap|a\.s\.a\.p|urgent|urgently|immediately|right away|right now|at once|"
+            r"without (?:further )?delay|time[- ]sensitive|top priority|high priority|"
+            r"emergency|no later than|this instant",
+            0.7,
+        ),
+        (
+            r"as soon as (?:possible|you can)|at your earliest (?:convenience)?|promptly|"
+            r"quickly|hurry",
+            0.35,
+        ),
         # Deadlines. "by Friday" alone is ordinary planning: keep the weight low.
-        (r"(?:by|before|until) (?:the )?(?:end of (?:the )?(?:day|business|week)|eod|cob|"
-         r"close of business|tonight|noon|lunch|tomorrow(?: morning)?|today|this afternoon|"
-         r"this evening)|\beod\b|\bcob\b|end of (?:the )?day|close of business", 0.6),
-        (r"(?:by|before|until|no later than) (?:monday|tuesday|wednesday|thursday|friday|"
-         r"saturday|sunday|next week|the \d+(?:st|nd|rd|th)?|\d{1,2}(?::\d\d)? ?(?:am|pm)|"
-         r"\d{1,2}/\d{1,2})", 0.3),
-        (r"deadlines?|overdue|past due|due (?:today|tomorrow|now|immediately)|"
-         r"within (?:the next )?(?:\d+|one|two|24|48) hours?|in the next (?:hour|\d+ minutes)",
-         0.5),
+        (
+            r"(?:by|before|until) (?:the )?(?:end of (?:the )?(?:day|business|week)|eod|cob|"
+            r"close of business|tonight|noon|lunch|tomorrow(?: morning)?|today|this afternoon|"
+            r"this evening)|\beod\b|\bcob\b|end of (?:the )?day|close of business",
+            0.6,
+        ),
+        (
+            r"(?:by|before|until|no later than) (?:monday|tuesday|wednesday|thursday|friday|"
+            r"saturday|sunday|next week|the \d+(?:st|nd|rd|th)?|\d{1,2}(?::\d\d)? ?(?:am|pm)|"
+            r"\d{1,2}/\d{1,2})",
+            0.3,
+        ),
+        (
+            r"deadlines?|overdue|past due|due (?:today|tomorrow|now|immediately)|"
+            r"within (?:the next )?(?:\d+|one|two|24|48) hours?|in the next (?:hour|\d+ minutes)",
+            0.5,
+        ),
         (r"today|tonight", 0.15),
         # Demands.
-        (r"(?:i|we) (?:need|want|must have|expect) (?:this|that|it|these|those|them|"
-         r"an answer|a response|a reply|your (?:answer|response|reply|decision|approval|"
-         r"feedback|signature)|you to)(?: (?:done|back|now|today|tonight|asap|immediately|"
-         r"by))?", 0.6),
-        (r"(?:i|we) expect|you need to|you must|you have to|make sure you|i insist|"
-         r"i demand|get (?:this|it) done|do it now|no excuses", 0.45),
+        (
+            r"(?:i|we) (?:need|want|must have|expect) (?:this|that|it|these|those|them|"
+            r"an answer|a response|a reply|your (?:answer|response|reply|decision|approval|"
+            r"feedback|signature)|you to)(?: (?:done|back|now|today|tonight|asap|immediately|"
+            r"by))?",
+            0.6,
+        ),
+        (
+            r"(?:i|we) expect|you need to|you must|you have to|make sure you|i insist|"
+            r"i demand|get (?:this|it) done|do it now|no excuses",
+            0.45,
+        ),
         # Unanswered follow-ups and nagging.
-        (r"just following up|following up (?:again|on (?:my|our|this|the|below))|"
-         r"follow(?:ing)?[- ]up (?:again|once more)|just checking in|checking in again|"
-         r"circling back|circle back|bumping (?:this|up|it)|bump(?:ing)? this|"
-         r"touching base again|resending|re-sending|sending (?:this )?again|"
-         r"writing (?:to you )?again|asking again|reminding you again|gentle reminder|"
-         r"friendly reminder|quick reminder|another reminder|in case you missed",
-         0.6),
-        (r"(?:as )?per my (?:last|previous|earlier|prior) (?:e-?mails?|messages?|notes?|"
-         r"voicemails?|request)|as i (?:said|mentioned|stated|explained|wrote)(?: (?:before|"
-         r"earlier|previously|already|twice))?|as (?:previously|already) (?:mentioned|stated|"
-         r"discussed|requested)|i (?:have|'ve) (?:already )?(?:asked|emailed|e-mailed|written|"
-         r"called|reminded)(?: you)? (?:several|multiple|many|three|four|two|a few|\d+|"
-         r"numerous) times|(?:second|2nd|third|3rd|fourth|4th|fifth|final|last) "
-         r"(?:time|reminder|request|attempt|notice|follow[- ]?up|e-?mail)", 0.8),
-        (r"still waiting|still haven't (?:heard|received|gotten|seen)|still have not "
-         r"(?:heard|received)|(?:haven't|have not|never|didn't|did not) (?:heard|hear) back|"
-         r"any (?:update|news|progress)s?(?: on (?:this|that))?\?|did you (?:get|see|receive|"
-         r"read) my|waiting (?:for|on) (?:you|your)|been waiting|keep(?:ing)? me waiting|"
-         r"no (?:response|reply|answer) (?:yet|from you)", 0.7),
-        (r"why (?:haven't|hasn't|didn't|don't|won't|aren't|isn't|wasn't|have you not|"
-         r"did you not|is it taking|is this taking|is this still|is it still)|"
-         r"what's taking (?:so long|you)|what is taking (?:so long|you)|how long (?:does|"
-         r"will|is) (?:it|this)|when (?:will|can) (?:i|we) (?:expect|get|hear|see)|"
-         r"when are you going to", 0.8),
+        (
+            r"just following up|following up (?:again|on (?:my|our|this|the|below))|"
+            r"follow(?:ing)?[- ]up (?:again|once more)|just checking in|checking in again|"
+            r"circling back|circle back|bumping (?:this|up|it)|bump(?:ing)? this|"
+            r"touching base again|resending|re-sending|sending (?:this )?again|"
+            r"writing (?:to you )?again|asking again|reminding you again|gentle reminder|"
+            r"friendly reminder|quick reminder|another reminder|in case you missed",
+            0.6,
+        ),
+        (
+            r"(?:as )?per my (?:last|previous|earlier|prior) (?:e-?mails?|messages?|notes?|"
+            r"voicemails?|request)|as i (?:said|mentioned|stated|explained|wrote)(?: (?:before|"
+            r"earlier|previously|already|twice))?|as (?:previously|already) (?:mentioned|stated|"
+            r"discussed|requested)|i (?:have|'ve) (?:already )?(?:asked|emailed|e-mailed|written|"
+            r"called|reminded)(?: you)? (?:several|multiple|many|three|four|two|a few|\d+|"
+            r"numerous) times|(?:second|2nd|third|3rd|fourth|4th|fifth|final|last) "
+            r"(?:time|reminder|request|attempt|notice|follow[- ]?up|e-?mail)",
+            0.8,
+        ),
+        (
+            r"still waiting|still haven't (?:heard|received|gotten|seen)|still have not "
+            r"(?:heard|received)|(?:haven't|have not|never|didn't|did not) (?:heard|hear) back|"
+            r"any (?:update|news|progress)s?(?: on (?:this|that))?\?|did you (?:get|see|receive|"
+            r"read) my|waiting (?:for|on) (?:you|your)|been waiting|keep(?:ing)? me waiting|"
+            r"no (?:response|reply|answer) (?:yet|from you)",
+            0.7,
+        ),
+        (
+            r"why (?:haven't|hasn't|didn't|don't|won't|aren't|isn't|wasn't|have you not|"
+            r"did you not|is it taking|is this taking|is this still|is it still)|"
+            r"what's taking (?:so long|you)|what is taking (?:so long|you)|how long (?:does|"
+            r"will|is) (?:it|this)|when (?:will|can) (?:i|we) (?:expect|get|hear|see)|"
+            r"when are you going to",
+            0.8,
+        ),
         # Guilt.
-        (r"i (?:thought|hoped) i could (?:count|rely|depend) on you|i was counting on you|"
-         r"(?:i'm|i am|we're|we are) (?:very |really |so |quite )?(?:disappointed|let down)|"
-         r"you promised|you said you would|you (?:told|assured) me|after (?:all|everything) "
-         r"(?:i|we) (?:have|'ve) done|you owe (?:me|us)|the least you (?:could|can) do|"
-         r"let (?:me|us) down|i expected (?:better|more)|i can't believe you", 0.8),
+        (
+            r"i (?:thought|hoped) i could (?:count|rely|depend) on you|i was counting on you|"
+            r"(?:i'm|i am|we're|we are) (?:very |really |so |quite )?(?:disappointed|let down)|"
+            r"you promised|you said you would|you (?:told|assured) me|after (?:all|everything) "
+            r"(?:i|we) (?:have|'ve) done|you owe (?:me|us)|the least you (?:could|can) do|"
+            r"let (?:me|us) down|i expected (?:better|more)|i can't believe you",
+            0.8,
+        ),
         # Escalation threats.
-        (r"don't make me|do not make me|(?:i|we) (?:will|'ll) (?:have to )?escalate|"
-         r"escalat(?:e|ing) (?:this|to)|(?:to|with|tell|inform|involve) your "
-         r"(?:manager|boss|supervisor)|or (?:i|we) (?:will|'ll)|otherwise (?:i|we) (?:will|'ll)|"
-         r"final notice|last chance|or else", 0.8),
+        (
+            r"don't make me|do not make me|(?:i|we) (?:will|'ll) (?:have to )?escalate|"
+            r"escalat(?:e|ing) (?:this|to)|(?:to|with|tell|inform|involve) your "
+            r"(?:manager|boss|supervisor)|or (?:i|we) (?:will|'ll)|otherwise (?:i|we) (?:will|'ll)|"
+            r"final notice|last chance|or else",
+            0.8,
+        ),
     ]
 )
 
 _COLD = _compile(
     [
         # First contact.
-        (r"i came across your|came across your (?:profile|website|company|work|post|article|"
-         r"name)|(?:i )?found your (?:profile|name|details|e-?mail|contact|website|company)|"
-         r"stumbled (?:upon|across) your|saw your (?:profile|post|website|company) on|"
-         r"noticed (?:that )?(?:your|you) (?:company|team|website|profile|are hiring|recently)|"
-         r"i(?:'m| am) reaching out|reaching out (?:to|because|regarding|about)|"
-         r"(?:i )?wanted to reach out|allow me to introduce|let me introduce myself|"
-         r"my name is \w+ (?:and|from|with)|i(?:'m| am) \w+ from|we haven't met|"
-         r"we have not met", 0.7),
-        (r"hope (?:this|my) (?:e-?mail|message|note) finds you well|hope you(?:'re| are) "
-         r"(?:well|doing well)|hope all is well", 0.2),
+        (
+            r"i came across your|came across your (?:profile|website|company|work|post|article|"
+            r"name)|(?:i )?found your (?:profile|name|details|e-?mail|contact|website|company)|"
+            r"stumbled (?:upon|across) your|saw your (?:profile|post|website|company) on|"
+            r"noticed (?:that )?(?:your|you) (?:company|team|website|profile|are hiring|recently)|"
+            r"i(?:'m| am) reaching out|reaching out (?:to|because|regarding|about)|"
+            r"(?:i )?wanted to reach out|allow me to introduce|let me introduce myself|"
+            r"my name is \w+ (?:and|from|with)|i(?:'m| am) \w+ from|we haven't met|"
+            r"we have not met",
+            0.7,
+        ),
+        (
+            r"hope (?:this|my) (?:e-?mail|message|note) finds you well|hope you(?:'re| are) "
+            r"(?:well|doing well)|hope all is well",
+            0.2,
+        ),
         # Meeting asks.
-        (r"(?:a |just |only )?(?:10|15|20|30|ten|fifteen|twenty|thirty)[- ]?(?:minutes?|mins?)"
-         r"(?: of your time| call| chat)?", 0.6),
-        (r"quick (?:call|chat|question|demo|meeting|intro|introduction|sync|zoom|conversation)|"
-         r"(?:hop|jump|get) on a (?:quick )?(?:call|zoom|chat)|(?:book|schedule|set up|grab) "
-         r"(?:a|some) (?:time|call|meeting|demo|slot|chat)|calendly\.com|"
-         r"(?:worth|open to) (?:a|an) (?:quick )?(?:conversation|chat|call|intro)|"
-         r"would you be open to|are you (?:the right|the best) person|who is the (?:right|best) "
-         r"person|point me (?:to|in) the right|(?:what|which) (?:day|time) works (?:best )?"
-         r"for you|does (?:\w+ )?(?:next week|tuesday|wednesday|thursday) work", 0.5),
+        (
+            r"(?:a |just |only )?(?:10|15|20|30|ten|fifteen|twenty|thirty)[- ]?(?:minutes?|mins?)"
+            r"(?: of your time| call| chat)?",
+            0.6,
+        ),
+        (
+            r"quick (?:call|chat|question|demo|meeting|intro|introduction|sync|zoom|conversation)|"
+            r"(?:hop|jump|get) on a (?:quick )?(?:call|zoom|chat)|(?:book|schedule|set up|grab) "
+            r"(?:a|some) (?:time|call|meeting|demo|slot|chat)|calendly\.com|"
+            r"(?:worth|open to) (?:a|an) (?:quick )?(?:conversation|chat|call|intro)|"
+            r"would you be open to|are you (?:the right|the best) person|who is the (?:right|best) "
+            r"person|point me (?:to|in) the right|(?:what|which) (?:day|time) works (?:best )?"
+            r"for you|does (?:\w+ )?(?:next week|tuesday|wednesday|thursday) work",
+            0.5,
+        ),
         # Sales pitch.
-        (r"(?:i|we) help (?:companies|businesses|teams|brands|startups|founders|agencies|"
-         r"organizations|organisations|executives|leaders|clients|firms|people like you)|"
-         r"our (?:platform|solution|product|software|tool|service|agency|team) "
-         r"(?:helps|can help|enables|allows|lets)|(?:increase|boost|grow|double|triple) your "
-         r"(?:revenue|sales|leads|roi|conversions?|pipeline|traffic|business)|lead generation|"
-         r"free (?:demo|trial|consultation|audit|assessment)|case stud(?:y|ies)|"
-         r"partnership opportunit(?:y|ies)|exclusive offer|limited time|special offer|"
-         r"(?:happy|glad) to (?:send|share) (?:over )?(?:more info|a deck|some info)|"
-         r"no obligation|risk[- ]free|guaranteed", 0.5),
+        (
+            r"(?:i|we) help (?:companies|businesses|teams|brands|startups|founders|agencies|"
+            r"organizations|organisations|executives|leaders|clients|firms|people like you)|"
+            r"our (?:platform|solution|product|software|tool|service|agency|team) "
+            r"(?:helps|can help|enables|allows|lets)|(?:increase|boost|grow|double|triple) your "
+            r"(?:revenue|sales|leads|roi|conversions?|pipeline|traffic|business)|lead generation|"
+            r"free (?:demo|trial|consultation|audit|assessment)|case stud(?:y|ies)|"
+            r"partnership opportunit(?:y|ies)|exclusive offer|limited time|special offer|"
+            r"(?:happy|glad) to (?:send|share) (?:over )?(?:more info|a deck|some info)|"
+            r"no obligation|risk[- ]free|guaranteed",
+            0.5,
+        ),
         # Sequence follow-ups typical of automated outreach.
-        (r"top of your inbox|(?:did|have) you (?:get|had|have) a chance to (?:look|review|read|"
-         r"see|check)|if (?:this|it) (?:isn't|is not) (?:a priority|relevant|the right time|"
-         r"a fit)|not (?:the )?right (?:person|time)|if you(?:'re| are) not interested", 0.5),
+        (
+            r"top of your inbox|(?:did|have) you (?:get|had|have) a chance to (?:look|review|read|"
+            r"see|check)|if (?:this|it) (?:isn't|is not) (?:a priority|relevant|the right time|"
+            r"a fit)|not (?:the )?right (?:person|time)|if you(?:'re| are) not interested",
+            0.5,
+        ),
         # Unsubscribe and merge-field leftovers in mail that looks personal.
-        (r"unsubscribe|opt[- ]out|reply (?:with )?['\"]?(?:stop|no|remove|unsubscribe)['\"]?|"
-         r"(?:don't|do not|rather not|prefer not to) (?:want to )?hear from (?:me|us)|"
-         r"remove you from (?:my|our) list", 0.6),
-        (r"\{\{?\s*(?:first[_ ]?name|firstname|fname|name|company(?:[_ ]?name)?)\s*\}?\}|"
-         r"\[(?:first ?name|name|company(?: ?name)?)\]|%first_?name%|\*\|fname\|\*", 1.5),
+        (
+            r"unsubscribe|opt[- ]out|reply (?:with )?['\"]?(?:stop|no|remove|unsubscribe)['\"]?|"
+            r"(?:don't|do not|rather not|prefer not to) (?:want to )?hear from (?:me|us)|"
+            r"remove you from (?:my|our) list",
+            0.6,
+        ),
+        (
+            r"\{\{?\s*(?:first[_ ]?name|firstname|fname|name|company(?:[_ ]?name)?)\s*\}?\}|"
+            r"\[(?:first ?name|name|company(?: ?name)?)\]|%first_?name%|\*\|fname\|\*",
+            1.5,
+        ),
     ]
 )
 
@@ -339,8 +405,14 @@ def _politeness_evidence(pred: politeness.Prediction, text: str) -> tuple[str, .
 
 # Pronoun presence and punctuation fire on almost every text: true but no explanation.
 _NOISY_STRATEGIES = frozenset(
-    {"first_person", "second_person", "first_person_plural", "question_mark", "positive",
-     "negative"}
+    {
+        "first_person",
+        "second_person",
+        "first_person_plural",
+        "question_mark",
+        "positive",
+        "negative",
+    }
 )
 
 
@@ -431,8 +503,10 @@ def _header_block_at(lines: Sequence[str], i: int) -> bool:
         if h:
             names.add(h.group(1).lower())
     # "From:" and "To:" alone could be prose; two distinct headers incl. a key one is not.
-    return len(names) >= 2 and bool(names & {"from", "to", "sent", "date"}) and bool(
-        names & {"subject", "sent", "date", "to", "cc"}
+    return (
+        len(names) >= 2
+        and bool(names & {"from", "to", "sent", "date"})
+        and bool(names & {"subject", "sent", "date", "to", "cc"})
     )
 
 
@@ -568,10 +642,41 @@ def new_text(body: str) -> str:
 
 _BLOCK_TAGS = frozenset(
     {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-        "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
-        "tbody", "thead", "tfoot", "tr", "ul",
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "ul",
     }
 )
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg"})
