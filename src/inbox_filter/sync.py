@@ -26,6 +26,7 @@ from .core.features import Direction, MessageFeatures, RawMessage, extract_featu
 from .core.history import MessageTone
 from .core.tone import html_to_text, new_text, score_text
 from .errors import InboxFilterError
+from .runctx import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +98,21 @@ def wants_text(direction: Direction, features: MessageFeatures) -> bool:
     return not (features.auto_submitted and features.auto_submitted != "no")
 
 
-def analyse(raw: RawMessage, features: MessageFeatures | None = None) -> MessageFeatures:
+def analyse(
+    raw: RawMessage, features: MessageFeatures | None = None, ctx: RunContext | None = None
+) -> MessageFeatures:
     """Features of one message, decoding its text part (raises on a bad message)."""
+    ctx = ctx or RunContext()
     if features is None:
-        features = extract_features(raw)
+        with ctx.stage("parse"):
+            features = extract_features(raw)
     if raw.text_part is not None and raw.text is not None:
         truncated = raw.text_part.size > len(raw.text)
-        subtype, text = decode_text_part(raw.text_part, raw.text, truncated=truncated)
+        with ctx.stage("parse"):
+            subtype, text = decode_text_part(raw.text_part, raw.text, truncated=truncated)
         if wants_text(raw.direction, features):
-            features = replace(features, tone=message_tone(subtype, text, features.subject))
+            with ctx.stage("tone"):
+                features = replace(features, tone=message_tone(subtype, text, features.subject))
     return features
 
 
@@ -126,14 +133,17 @@ def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
 
 
 def _analyse_batch(
-    raws: Iterable[RawMessage], where: str, known: dict[int, MessageFeatures] | None = None
+    raws: Iterable[RawMessage],
+    where: str,
+    known: dict[int, MessageFeatures] | None = None,
+    ctx: RunContext | None = None,
 ) -> tuple[list[MessageFeatures], list[tuple[int, str]]]:
     features: list[MessageFeatures] = []
     skipped: list[tuple[int, str]] = []
     known = known or {}
     for raw in raws:
         try:
-            features.append(analyse(raw, known.get(raw.uid)))
+            features.append(analyse(raw, known.get(raw.uid), ctx))
         except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
             reason = str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
             log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
@@ -150,13 +160,16 @@ def sync_imap(
     folders: Folders,
     identities: frozenset[str],
     progress: Progress = _no_progress,
+    ctx: RunContext | None = None,
 ) -> SyncReport:
+    ctx = ctx or RunContext()
     account = session.account.name
     report = SyncReport(account)
     session.enable_condstore()
     plan = [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]
     for folder, role in plan:
-        report.folders.append(_sync_folder(session, store, folder, role, identities, progress))
+        ctx.check()
+        report.folders.append(_sync_folder(session, store, folder, role, identities, progress, ctx))
     return report
 
 
@@ -167,6 +180,7 @@ def _sync_folder(
     role: str,
     identities: frozenset[str],
     progress: Progress,
+    ctx: RunContext,
 ) -> FolderReport:
     t0 = time.perf_counter()
     account = session.account.name
@@ -221,11 +235,13 @@ def _sync_folder(
     direction: Direction = "out" if role == "sent" else "in"
     for i in range(0, len(new_uids), batch_size):
         batch = new_uids[i : i + batch_size]
-        raws, known = _fetch_batch(session, folder, direction, batch, rep)
-        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known)
+        ctx.check()
+        raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx)
+        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known, ctx)
         rep.skipped += len(skipped)
         cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))
-        store.save_batch(cp, features, skipped, identities)
+        with ctx.stage("store"):
+            store.save_batch(cp, features, skipped, identities)
         done += len(batch)
         progress(folder, done, len(new_uids))
 
@@ -252,14 +268,20 @@ def _sync_folder(
 
 
 def _fetch_batch(
-    session: ImapSession, folder: str, direction: Direction, uids: Sequence[int], rep: FolderReport
+    session: ImapSession,
+    folder: str,
+    direction: Direction,
+    uids: Sequence[int],
+    rep: FolderReport,
+    ctx: RunContext,
 ) -> tuple[list[RawMessage], dict[int, MessageFeatures]]:
     """Headers for the batch, then the text of those that need it.
 
     Returns the raw messages and the header features already extracted (a message
     whose headers cannot be parsed is left for ``_analyse_batch`` to report).
     """
-    headers: list[FetchedHeader] = list(session.fetch_headers(uids))
+    with ctx.stage("fetch"):
+        headers: list[FetchedHeader] = list(session.fetch_headers(uids))
     rep.headers_fetched.extend(h.uid for h in headers)
     raws = [
         RawMessage(
@@ -269,14 +291,16 @@ def _fetch_batch(
     ]
     wanted = {}
     known: dict[int, MessageFeatures] = {}
-    for raw in raws:
-        try:
-            features = known[raw.uid] = extract_features(raw)
-        except Exception:  # noqa: BLE001, S112 - reported by _analyse_batch
-            continue
-        if raw.text_part is not None and wants_text(direction, features):
-            wanted[raw.uid] = raw.text_part
-    texts = session.fetch_text(wanted) if wanted else {}
+    with ctx.stage("parse"):
+        for raw in raws:
+            try:
+                features = known[raw.uid] = extract_features(raw)
+            except Exception:  # noqa: BLE001, S112 - reported by _analyse_batch
+                continue
+            if raw.text_part is not None and wants_text(direction, features):
+                wanted[raw.uid] = raw.text_part
+    with ctx.stage("fetch"):
+        texts = session.fetch_text(wanted) if wanted else {}
     rep.texts_fetched.extend(texts)
     return [replace(r, text=texts[r.uid]) if r.uid in texts else r for r in raws], known
 
