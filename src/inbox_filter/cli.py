@@ -399,6 +399,7 @@ def _scan_json(results: list[Any], limit: int) -> dict[str, Any]:
                 "skipped_total": r.skipped_total,
                 "notes": r.notes,
                 "drafts": r.drafts.to_json() if r.drafts else None,
+                "stages": r.stages,
                 "lessons": [lesson.note for lesson in r.lessons],
             }
         )

@@ -38,6 +38,7 @@ from .core.suggestions import (
     reconcile,
 )
 from .judgement import Contact
+from .runctx import RunContext
 from .unsubscribing import UnsubscribePlan, execute_one_click, plan_unsubscribe
 
 log = logging.getLogger(__name__)
@@ -333,9 +334,16 @@ def run_drafts(
     dry_run: bool,
     unsubscribe_options: dict[str, object] | None = None,
     on_step: Callable[[str], None] | None = None,
+    ctx: RunContext | None = None,
 ) -> DraftReport:
     """Reconcile, plan and (unless dry-run) commit the account's drafts."""
-    step = on_step or (lambda name: None)
+    ctx = ctx or RunContext()
+
+    def step(name: str) -> None:
+        if on_step is not None:
+            on_step(name)
+        ctx.check()  # a stop request is honoured only between committed steps
+
     rep = DraftReport(account.name)
     ss = SuggestionStore(store)
     opts = unsubscribe_options or {}

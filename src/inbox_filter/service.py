@@ -21,6 +21,7 @@ from .core.policy import PolicySettings
 from .core.suggestions import Lesson
 from .drafting import DraftReport, run_drafts
 from .judgement import Contact, assess, histories_from_store, learned_policy, marks_from_store
+from .runctx import RunContext
 from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ScanResult:
     contacts: list[Contact] = field(default_factory=list)
     drafts: DraftReport | None = None
     lessons: tuple[Lesson, ...] = ()
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     def suggestions(self) -> list[Contact]:
         return [c for c in self.contacts if c.decision.suggests]
@@ -57,6 +59,7 @@ def scan_account(
     progress: Progress = _no_progress,
     unsubscribe_options: dict[str, object] | None = None,
     on_step: Callable[[str], None] | None = None,
+    ctx: RunContext | None = None,
 ) -> ScanResult:
     """Sync one IMAP account, judge every sender, and reconcile/plan/write drafts.
 
@@ -66,30 +69,38 @@ def scan_account(
     identities = normalize_identities(account.identities)
     password = secrets.get_password(account)
     at = _now(now)
+    ctx = ctx or RunContext()
     with Store.open(state_dir) as store:
-        with imap.connect(account, password) as session:
+        with ctx.stage("connect"):
+            session = imap.connect(account, password)
+        with session:
             folders = session.resolve_folders()
             folders.require("inbox", "sent")
             if not dry_run:
                 folders.require("drafts")
-            report = sync_imap(session, store, folders, identities, progress)
-            histories = histories_from_store(store, account.name, identities)
-            policy, lessons = learned_policy(store, account.name, settings.policy)
-            contacts = assess(
-                histories, identities, policy, marks_from_store(store, account.name), at
-            )
-            drafts = run_drafts(
-                session,
-                store,
-                account,
-                settings,
-                folders,
-                contacts,
-                at,
-                dry_run=dry_run,
-                unsubscribe_options=unsubscribe_options,
-                on_step=on_step,
-            )
+            report = sync_imap(session, store, folders, identities, progress, ctx)
+            ctx.check()
+            with ctx.stage("judge"):
+                histories = histories_from_store(store, account.name, identities)
+                policy, lessons = learned_policy(store, account.name, settings.policy)
+                contacts = assess(
+                    histories, identities, policy, marks_from_store(store, account.name), at
+                )
+            ctx.check()
+            with ctx.stage("drafts"):
+                drafts = run_drafts(
+                    session,
+                    store,
+                    account,
+                    settings,
+                    folders,
+                    contacts,
+                    at,
+                    dry_run=dry_run,
+                    unsubscribe_options=unsubscribe_options,
+                    on_step=on_step,
+                    ctx=ctx,
+                )
         notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
         result = ScanResult(
             account.name,
@@ -101,6 +112,7 @@ def scan_account(
             drafts,
             lessons,
         )
+    result.stages = ctx.rounded()
     log.info(
         "%s: %d new messages, %d skipped, %d correspondents, %d new drafts",
         account.name,
