@@ -57,8 +57,12 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # imapclient logs protocol lines at DEBUG; keep them out unless asked for twice.
-    logging.getLogger("imapclient").setLevel(max(logging.INFO, logging.getLogger().level))
+    # Libraries speak at INFO about their own plumbing: only their warnings. imapclient
+    # stays quiet even with --debug: its protocol trace carries message contents.
+    logging.getLogger("imapclient").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -884,6 +888,110 @@ def unmute(obj: Ctx, address: str, account_name: str | None) -> None:
             for account in settings.select(account_name):
                 done = SuggestionStore(store).unmute(account.name, value) or done
         click.echo(f"{value}: {'unmuted' if done else 'was not muted'}")
+
+
+# ----------------------------------------------------------------------------- daemon
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Scan every account once and exit (for cron).")
+@click.pass_obj
+def daemon(obj: Ctx, once: bool) -> None:
+    """Keep Drafts current for every account: on a schedule and on new mail (IDLE).
+
+    Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the config. One daemon per state
+    folder. See contrib/inbox-filter.service for systemd.
+
+    \b
+    Examples:
+      inbox-filter daemon
+      inbox-filter --log-level info daemon
+      inbox-filter daemon --once
+    """
+    from .daemon import Daemon
+
+    with _errors(obj):
+        d = Daemon(obj.config_path, obj.state_dir_override)
+        sys.exit(d.run_once() if once else d.run())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(obj: Ctx, as_json: bool) -> None:
+    """Per account: last scan, result, next run, last error, IDLE; works while the daemon runs.
+
+    \b
+    Example:
+      inbox-filter status --json
+    """
+    from .adapters.store import Store, read_status
+    from .daemon import LOCK_NAME
+
+    with _errors(obj):
+        state_dir = obj.state_dir()
+        with Store.open(state_dir) as store:
+            rows = read_status(store)
+        pid = _daemon_pid(state_dir / LOCK_NAME)
+        if as_json:
+            out = {
+                "daemon_pid": pid,
+                "accounts": [
+                    {
+                        **r,
+                        **{
+                            k: _iso(r[k])
+                            for k in (
+                                "last_start",
+                                "last_end",
+                                "next_run",
+                                "error_since",
+                                "updated_at",
+                            )
+                        },
+                    }
+                    for r in rows
+                ],
+            }
+            click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+            return
+        click.echo(f"daemon: {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
+        if not rows:
+            click.echo("no scans recorded yet")
+        for r in rows:
+            click.echo(
+                f"[{r['account']}] {r['state']}; last scan {_when(r['last_start'])}"
+                f" -> {_when(r['last_end'])}; next {_when(r['next_run'])}; "
+                f"IDLE {r['idle'] or '-'}"
+            )
+            if r["result"]:
+                click.echo("  result: " + ", ".join(f"{k} {v}" for k, v in r["result"].items()))
+            if r["last_error"]:
+                click.echo(f"  last error ({r['failures']} attempt(s)): {r['last_error']}")
+
+
+def _when(ts: int | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+
+
+def _daemon_pid(lock: Path) -> int | None:
+    """The running daemon's pid, if the lock is held (read without taking it)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 64).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,6 +88,18 @@ class GeneralSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    interval_minutes: float = 15.0
+    jitter_seconds: float = 60.0
+    idle: bool = True  # IMAP IDLE push, where the server offers it
+    idle_debounce_seconds: float = 2.0
+    retry_seconds: float = 30.0  # first retry after a failure; doubles up to the max
+    retry_max_seconds: float = 1800.0
+    auth_retry_seconds: float = 900.0  # a refused login waits longer (account lockouts)
+    auth_retry_max_seconds: float = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class DraftSettings:
     """How drafts read: the user's words, not ours, where they want."""
 
@@ -103,6 +115,7 @@ class Settings:
     accounts: tuple[AccountSettings, ...]
     policy: PolicySettings = field(default_factory=PolicySettings)
     drafts: DraftSettings = field(default_factory=DraftSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
     def templates_dir(self) -> Path:
         if self.drafts.templates_dir is not None:
@@ -165,7 +178,7 @@ def load_settings(path: Path | None = None) -> Settings:
 def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Settings:
     """Validate an already-decoded TOML document."""
     where = _Where(path)
-    _check_keys(data, {"general", "accounts", "policy", "drafts"}, where, "")
+    _check_keys(data, {"general", "accounts", "policy", "drafts", "daemon"}, where, "")
     general_raw = _table(data, "general", where, "", required=False)
     _check_keys(general_raw, {"state_dir"}, where, "general")
     state_dir_raw = _get(general_raw, "state_dir", str, where, "general", default=None)
@@ -191,7 +204,33 @@ def parse_settings(data: Mapping[str, Any], path: Path | None = None) -> Setting
         alternative=_get(drafts_raw, "alternative", str, where, "drafts", default=""),
         templates_dir=Path(os.path.expanduser(tdir)) if tdir else None,
     )
-    return Settings(path=path, general=general, accounts=accounts, policy=policy, drafts=drafts)
+    daemon = _parse_daemon(_table(data, "daemon", where, "", required=False), where)
+    return Settings(
+        path=path, general=general, accounts=accounts, policy=policy, drafts=drafts, daemon=daemon
+    )
+
+
+def _parse_daemon(raw: Mapping[str, Any], where: _Where) -> DaemonSettings:
+    sec = "daemon"
+    limits = {
+        "interval_minutes": (1.0, 24 * 60.0),
+        "jitter_seconds": (0.0, 3600.0),
+        "idle_debounce_seconds": (0.0, 600.0),
+        "retry_seconds": (1.0, 3600.0),
+        "retry_max_seconds": (1.0, 86400.0),
+        "auth_retry_seconds": (1.0, 86400.0),
+        "auth_retry_max_seconds": (1.0, 7 * 86400.0),
+    }
+    _check_keys(raw, {*limits, "idle"}, where, sec)
+    d = DaemonSettings()
+    values: dict[str, Any] = {}
+    for key, (low, high) in limits.items():
+        v = float(_get(raw, key, (int, float), where, sec, default=getattr(d, key)))
+        if not low <= v <= high:
+            raise ConfigError(f"{where}: [{sec}] {key}: expected {low:g} to {high:g}, got {v:g}")
+        values[key] = v
+    values["idle"] = _get(raw, "idle", bool, where, sec, default=True)
+    return DaemonSettings(**values)
 
 
 # key -> (type, low, high); defaults come from PolicySettings itself.

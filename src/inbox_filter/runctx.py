@@ -7,9 +7,10 @@ where every write is already committed).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ class Cancelled(InboxFilterError):
 class RunContext:
     stages: dict[str, float] = field(default_factory=dict)
     cancel: threading.Event | None = None
+    # Called (from another thread) to cut blocked network I/O when stopping for good.
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -39,6 +42,11 @@ class RunContext:
         """Raise Cancelled when asked to stop (call only between committed steps)."""
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("stopped on request")
+
+    def close_all(self) -> None:
+        for close in list(self.closers):
+            with contextlib.suppress(Exception):
+                close()
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in sorted(self.stages.items())}

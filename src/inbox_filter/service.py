@@ -73,6 +73,7 @@ def scan_account(
     with Store.open(state_dir) as store:
         with ctx.stage("connect"):
             session = imap.connect(account, password)
+        ctx.closers.append(session.client.shutdown)
         with session:
             folders = session.resolve_folders()
             folders.require("inbox", "sent")

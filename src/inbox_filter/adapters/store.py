@@ -193,6 +193,26 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE mutes ADD COLUMN uidvalidity INTEGER;
         """,
     ),
+    (
+        6,
+        "per-account run status, for `status` while the daemon runs",
+        """
+        CREATE TABLE account_status (
+            account     TEXT PRIMARY KEY,
+            state       TEXT NOT NULL,           -- running | ok | error | cancelled
+            last_start  INTEGER,
+            last_end    INTEGER,
+            result      TEXT NOT NULL DEFAULT '{}',  -- JSON counts of the last run
+            last_error  TEXT,
+            error_since INTEGER,
+            failures    INTEGER NOT NULL DEFAULT 0,
+            next_run    INTEGER,
+            idle        TEXT,                    -- active | unavailable | reconnecting | off
+            pid         INTEGER,
+            updated_at  INTEGER NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -909,4 +929,56 @@ def sent_seen(store: Store, account: str, since: int) -> list[SentSeen]:
         (account, since),
     ):
         out.append(SentSeen(marker, mid, tuple((rcpts or "").split()), tuple((refs or "").split())))
+    return out
+
+
+# ---------------------------------------------------------------- run status
+_STATUS_COLS = (
+    "account",
+    "state",
+    "last_start",
+    "last_end",
+    "result",
+    "last_error",
+    "error_since",
+    "failures",
+    "next_run",
+    "idle",
+    "pid",
+    "updated_at",
+)
+
+
+def write_status(store: Store, account: str, **fields: Any) -> None:
+    """Upsert the account's status row with the given columns (others kept)."""
+    unknown = set(fields) - set(_STATUS_COLS)
+    if unknown:
+        raise ValueError(f"unknown status fields {unknown}")
+    if "result" in fields and not isinstance(fields["result"], str):
+        fields["result"] = json.dumps(fields["result"])
+    fields["updated_at"] = int(datetime.now(UTC).timestamp())
+    with store.transaction() as c:
+        c.execute(
+            "INSERT INTO account_status (account, state, updated_at) VALUES (?, 'ok', ?) "
+            "ON CONFLICT (account) DO NOTHING",
+            (account, fields["updated_at"]),
+        )
+        for key, value in fields.items():
+            # Column names come from the fixed tuple above, never from input.
+            c.execute(
+                f"UPDATE account_status SET {key} = ? WHERE account = ?",  # noqa: S608
+                (value, account),
+            )
+
+
+def read_status(store: Store) -> list[dict[str, Any]]:
+    rows = store.conn.execute(
+        "SELECT account, state, last_start, last_end, result, last_error, error_since, "
+        "failures, next_run, idle, pid, updated_at FROM account_status ORDER BY account"
+    ).fetchall()
+    out = []
+    for row in rows:
+        d = dict(zip(_STATUS_COLS, row, strict=True))
+        d["result"] = json.loads(d["result"] or "{}")
+        out.append(d)
     return out
