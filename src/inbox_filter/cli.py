@@ -994,5 +994,34 @@ def _daemon_pid(lock: Path) -> int | None:
         os.close(fd)
 
 
+# ----------------------------------------------------------------------------- tone
+
+
+@main.command()
+@click.option("--lines", is_flag=True, help="One text per line in, one JSON object per line out.")
+@click.option("--raw", is_flag=True, help="Score the text as is (keep quotes and signature).")
+def tone(lines: bool, raw: bool) -> None:
+    """How does this sound? Scores a text from stdin: politeness, hostility, pressure,
+    cold outreach, each with the phrases that drove it.
+
+    Quoted replies and signatures are removed first (not with --raw or --lines).
+
+    \b
+    Examples:
+      echo "Why haven't you answered? I need this today." | inbox-filter tone
+      inbox-filter tone --lines < texts.txt
+    """
+    from .core.tone import new_text, score_text
+
+    data = sys.stdin.buffer.read().decode("utf-8", "replace")
+    if lines:
+        out = sys.stdout
+        for line in data.splitlines():
+            out.write(json.dumps(score_text(line).to_json(), ensure_ascii=False) + "\n")
+        return
+    text = data if raw else new_text(data)
+    click.echo(json.dumps(score_text(text).to_json(), indent=2, ensure_ascii=False))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
