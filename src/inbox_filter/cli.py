@@ -1023,5 +1023,79 @@ def tone(lines: bool, raw: bool) -> None:
     click.echo(json.dumps(score_text(text).to_json(), indent=2, ensure_ascii=False))
 
 
+# ----------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the sample mailbox, state and drafts (default: a temp folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def demo(obj: Ctx, directory: Path | None, as_json: bool) -> None:
+    """The whole job on a built-in sample mailbox: no account, nothing leaves this machine.
+
+    Reads the sample through the local-source path, scores every sender, decides, and
+    writes the drafts to a local Maildir folder you can open with any mail client.
+
+    \b
+    Example:
+      inbox-filter demo --dir /tmp/inbox-filter-demo
+    """
+    from .demo import run_demo
+
+    with _errors(obj):
+        res = run_demo(directory)
+        if as_json:
+            out = {
+                "directory": str(res.directory),
+                "drafts_dir": str(res.drafts_dir),
+                "contacts": [_contact_json(c) for c in res.contacts],
+                "drafts": [
+                    {**_suggestion_json_s(p.suggestion), "file": str(f)}
+                    for p in res.drafts.planned
+                    for sid, f in res.written
+                    if sid == p.suggestion.id
+                ],
+            }
+            click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+            return
+        console = _console()
+        console.print(
+            f"[bold]Sample mailbox of Kim Doe[/bold] (written for this demo): "
+            f"{res.scan.report.new} messages read from {res.directory / 'mail'}"
+        )
+        _print_contacts(res.contacts, len(res.contacts))
+        _print_suggestions(console, res.contacts)
+        console.print(
+            f"\n[bold]{len(res.written)} draft(s)[/bold] written to the Maildir "
+            f"folder {res.drafts_dir}:",
+            highlight=False,
+        )
+        for p in res.drafts.planned:
+            console.print(f"  {p.summary()}", highlight=False, markup=False)
+        console.print(
+            "\nNothing was sent and nothing left this machine. Open the drafts with any "
+            f"mail client (e.g. `mutt -f {res.drafts_dir}`), or read one: "
+            f"`cat {res.written[0][1] if res.written else res.drafts_dir}`.",
+            highlight=False,
+        )
+        console.print("Next: connect your own mailbox with [bold]inbox-filter init[/bold].")
+
+
+def _suggestion_json_s(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "address": s.address,
+        "action": s.action,
+        "kind": s.kind,
+        "tactic": s.tactic,
+        "reasons": list(s.reasons),
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

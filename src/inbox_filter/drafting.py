@@ -39,7 +39,13 @@ from .core.suggestions import (
 )
 from .judgement import Contact
 from .runctx import RunContext
-from .unsubscribing import UnsubscribePlan, execute_one_click, plan_unsubscribe
+from .unsubscribing import (
+    RawFetcher,
+    UnsubscribePlan,
+    execute_one_click,
+    imap_fetcher,
+    plan_unsubscribe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -335,9 +341,11 @@ def run_drafts(
     unsubscribe_options: dict[str, object] | None = None,
     on_step: Callable[[str], None] | None = None,
     ctx: RunContext | None = None,
+    fetch_raw: RawFetcher | None = None,
 ) -> DraftReport:
     """Reconcile, plan and (unless dry-run) commit the account's drafts."""
     ctx = ctx or RunContext()
+    fetch_raw = fetch_raw or imap_fetcher(session)
 
     def step(name: str) -> None:
         if on_step is not None:
@@ -394,7 +402,7 @@ def run_drafts(
         latest = latest_message(store, account.name, c.decision.address)
         unsub = None
         if c.decision.action == "unsubscribe":
-            unsub = plan_unsubscribe(session, account, c.decision.address, latest, opts)
+            unsub = plan_unsubscribe(fetch_raw, account, c.decision.address, latest, opts)
         generation = ss.generation(account.name, c.decision.address)
         rep.planned.append(
             plan_one(c, account, text, latest, generation, unsub, drafts_folder, now)

@@ -64,8 +64,11 @@ class UnsubscribePlan:
         return out
 
 
+RawFetcher = Callable[[LatestMessage], "bytes | None"]
+
+
 def plan_unsubscribe(
-    session: ImapSession | None,
+    fetch_raw: RawFetcher,
     account: AccountSettings,
     address: str,
     latest: LatestMessage | None,
@@ -90,7 +93,7 @@ def plan_unsubscribe(
         not trusted_aligned
     )
     if need_own_check:
-        raw = _fetch_raw(session, latest)
+        raw = fetch_raw(latest)
         if raw is None:
             dkim_why = "the list's newest message could not be fetched to check its DKIM signature"
         else:
@@ -130,6 +133,11 @@ def plan_unsubscribe(
     else:
         why = "no one-click or mailto unsubscribe; links are listed in review, never opened"
     return UnsubscribePlan("none", (why, "offered: mute the list instead"), links=uris, extra=extra)
+
+
+def imap_fetcher(session: ImapSession | None) -> RawFetcher:
+    """The newest list message, whole, from the server (for DKIM), size-capped."""
+    return lambda latest: _fetch_raw(session, latest)
 
 
 def _fetch_raw(session: ImapSession | None, latest: LatestMessage) -> bytes | None:

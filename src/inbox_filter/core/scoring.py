@@ -220,7 +220,9 @@ def score_sender(h: SenderHistory, now: int) -> SenderScore:
     rel, why_rel = relationship(h, recip)
     is_bulk, signals, why_bulk = bulk_verdict(h)
     streak = h.unanswered_streak()
-    tone, why_tone = tone_summary(h, now, h.follow_ups(FOLLOW_UP_DAYS))
+    # Lists and machines "follow up" every week by design: that is not chasing.
+    follow_ups = 0 if is_bulk else h.follow_ups(FOLLOW_UP_DAYS)
+    tone, why_tone = tone_summary(h, now, follow_ups)
     read = h.read_rate
     engagement = (
         f"read {h.seen} of {h.inbound} ({read:.0%}), last read {fmt_date(h.last_read)}"
