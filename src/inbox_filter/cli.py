@@ -1097,5 +1097,173 @@ def _suggestion_json_s(s: Any) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- init
+
+
+@main.command()
+@click.option(
+    "--provider",
+    type=click.Choice(["gmail", "outlook", "fastmail", "icloud", "yahoo", "custom"]),
+    help="Fills host, port, security.",
+)
+@click.option(
+    "--account",
+    "account_name",
+    default="main",
+    show_default=True,
+    help="A name for this account (letters, digits, - _ .).",
+)
+@click.option("--host", help="IMAP host (custom provider).")
+@click.option("--port", type=int, help="IMAP port.")
+@click.option("--security", type=click.Choice(["tls", "starttls", "none"]))
+@click.option("--username", help="Login name.")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="ADDRESS",
+    help="One of your own addresses (repeatable; default: the username).",
+)
+@click.option("--display-name", help="Your name in the From of drafts.")
+@click.option("--password-command", help="A command that prints the password.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from stdin and store it in the keyring.",
+)
+@click.option("--oauth2-token-command", help="Use OAuth2: a command that prints a token.")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA certificate (PEM) to trust.")
+@click.option("--sent-folder", "sent", multiple=True, help="Sent folder name (no SPECIAL-USE).")
+@click.option("--drafts-folder", "drafts", help="Drafts folder name (no SPECIAL-USE).")
+@click.option("--junk-folder", "junk", help="Junk folder name (no SPECIAL-USE).")
+@click.option("--no-check", is_flag=True, help="Write the config without connecting first.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.pass_obj
+def init(
+    obj: Ctx,
+    provider: str | None,
+    account_name: str,
+    host: str | None,
+    port: int | None,
+    security: str | None,
+    username: str | None,
+    identities: tuple[str, ...],
+    display_name: str | None,
+    password_command: str | None,
+    password_stdin: bool,
+    oauth2_token_command: str | None,
+    ca_file: str | None,
+    sent: tuple[str, ...],
+    drafts: str | None,
+    junk: str | None,
+    no_check: bool,
+    force: bool,
+) -> None:
+    """Set up an account: provider preset, credentials, a check, a commented config file.
+
+    Asks for what the flags do not give (on a terminal); fully scriptable with flags.
+    Refuses to overwrite an existing config without --force.
+
+    \b
+    Examples:
+      inbox-filter init
+      inbox-filter init --provider fastmail --username me@fastmail.com --password-stdin
+      inbox-filter init --provider custom --host imap.example.org --username me \\
+          --identity me@example.org --password-command "pass show mail"
+    """
+    from .adapters import secrets
+    from .config import default_config_path
+    from .onboarding import PROVIDERS, InitAnswers, render_config, write_config_file
+    from .service import check_account
+
+    with _errors(obj):
+        path = obj.config_path or default_config_path()
+        if path.exists() and not force:
+            raise ConfigError(
+                f"{path} already exists; not overwriting it",
+                "pass --force to replace it, or --config PATH to write elsewhere",
+            )
+        tty = sys.stdin.isatty() and not password_stdin
+
+        def ask(label: str, default: str | None = None) -> str:
+            if not tty:
+                raise ConfigError(
+                    f"init needs {label}; no terminal to ask on",
+                    "pass it as a flag (see `inbox-filter init --help`)",
+                )
+            return str(click.prompt(label, default=default))
+
+        if provider is None:
+            if tty:
+                for i, p in enumerate(PROVIDERS.values(), 1):
+                    click.echo(f"  {i}. {p.name}")
+                choice = click.prompt(
+                    "Provider", type=click.IntRange(1, len(PROVIDERS)), default=len(PROVIDERS)
+                )
+                provider = list(PROVIDERS)[choice - 1]
+            else:
+                provider = "custom" if host else ask("--provider")
+        preset = PROVIDERS[provider]
+        click.echo(f"{preset.name}: {preset.rule}")
+        if preset.oauth2_hint:
+            click.echo(preset.oauth2_hint)
+        a = InitAnswers(account=account_name, provider=provider)
+        a.host = host or preset.host or ask("IMAP host")
+        if provider == "custom" and tty and not security:
+            security = click.prompt(
+                "Security", type=click.Choice(["tls", "starttls", "none"]), default="tls"
+            )
+        a.security = security or preset.security
+        default_port = {"tls": 993, "starttls": 143, "none": 143}[a.security]
+        a.port = port or (default_port if provider == "custom" else preset.port)
+        if provider == "custom" and tty and port is None:
+            a.port = int(click.prompt("Port", default=str(a.port)))
+        a.username = username or ask("Username (login)")
+        ids = list(identities)
+        if not ids and tty:
+            default_ids = a.username if "@" in a.username else None
+            raw = click.prompt("Your addresses (comma-separated)", default=default_ids)
+            ids = [x.strip() for x in str(raw).split(",") if x.strip()]
+        a.identities = ids
+        a.display_name = display_name or (
+            str(click.prompt("Your name for drafts", default="")) if tty else ""
+        )
+        a.ca_file, a.sent, a.drafts, a.junk = ca_file, list(sent), drafts, junk
+        if obj.state_dir_override:
+            a.state_dir = str(obj.state_dir_override)
+        if oauth2_token_command:
+            a.auth, a.oauth2_token_command = "oauth2", oauth2_token_command
+        elif password_command:
+            a.password_command = password_command
+        settings = a.validate(path)
+        account = settings.accounts[0]
+        if a.auth == "password" and not password_command:
+            if password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            elif tty:
+                password = str(click.prompt("Password (stored in the OS keyring)", hide_input=True))
+            else:
+                password = ""
+            if not password:
+                raise ConfigError(
+                    "no password given", "use --password-stdin, --password-command or a terminal"
+                )
+            secrets.store_password(account, password)
+            click.echo("password stored in the OS keyring (service inbox-filter)")
+        if not no_check:
+            res = check_account(account)
+            for status, text in res.lines:
+                click.echo(f"  {status:<4}  {text}")
+            if not res.ok:
+                raise ConfigError(
+                    "the check failed; the config was not written",
+                    "fix what is listed above (flags --sent-folder/--drafts-folder name "
+                    "folders on servers without SPECIAL-USE), or pass --no-check",
+                )
+        write_config_file(path, render_config(a), force)
+        click.echo(f"wrote {path}")
+        click.echo("next: inbox-filter scan --dry-run   (then: inbox-filter scan)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
