@@ -354,6 +354,9 @@ def sync_local(
                     raws.append(source.read(item))
                 except InboxFilterError as exc:
                     skipped.append((item.uid, str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
+                    log.warning("%s/%s: message skipped: %r", account, folder, exc)
+                    skipped.append((item.uid, repr(exc)))
             rep.headers_fetched.extend(r.uid for r in raws)
             features, bad = _analyse_batch(raws, f"{account}/{folder}")
             skipped += bad
