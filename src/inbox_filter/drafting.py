@@ -370,7 +370,12 @@ def run_drafts(
             continue
         if session is None and s.state != "dismissed":
             continue  # without the Drafts folder nothing can be told about pending ones
-        t = reconcile(s, seen_drafts, sent)
+        here = (
+            (drafts_folder, drafts_uidvalidity)
+            if drafts_folder and drafts_uidvalidity is not None
+            else None
+        )
+        t = reconcile(s, seen_drafts, sent, here)
         if t is None:
             continue
         rep.transitions.append((s, t))
@@ -442,7 +447,13 @@ def run_drafts(
             found = [d.uid for d in again if d.marker == s.id]
             uid = found[-1] if found else None
         ss.transition(
-            s.id, "pending", now, "appended", draft_uid=uid, draft_uidvalidity=uidvalidity
+            s.id,
+            "pending",
+            now,
+            "appended",
+            draft_uid=uid,
+            draft_uidvalidity=uidvalidity,
+            draft_folder=drafts_folder,
         )
         rep.appended.append(s.id)
         step("recorded")

@@ -74,3 +74,13 @@ def test_learning_tightens_only_mostly_dismissed_rules() -> None:
     assert len(lessons) == 1 and "dismissed 4 of 5 'cold-outreach'" in lessons[0].note
     # Too few outcomes: nothing learned.
     assert learn([("hostile", "dismissed")] * 2, base)[0] == base
+
+
+def test_a_changed_drafts_folder_is_not_a_dismissal() -> None:
+    s = sugg(draft_folder="Drafts", draft_uidvalidity=7)
+    t = reconcile(s, [], [], ("Drafts", 9))  # deleted and recreated
+    assert t is not None and t.state == "planned"
+    t = reconcile(s, [], [], ("Entwürfe", 7))  # renamed / another folder now
+    assert t is not None and t.state == "planned"
+    t = reconcile(s, [], [], ("Drafts", 7))  # same folder: the user removed it
+    assert t is not None and t.state == "dismissed"

@@ -12,6 +12,7 @@ Rules this module keeps (see docs/reliability.md):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import socket
@@ -38,7 +39,7 @@ from ..core.features import (
 )
 from ..core.suggestions import DraftSeen
 from ..errors import AuthError, ConnectError, FolderError, ImapError, TlsError
-from .secrets import Secret
+from .secrets import Credential, Secret
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,8 @@ class ImapSession:
             c.decode("ascii", "replace").upper() for c in client.capabilities()
         )
         self.condstore = False
+        # How connect() logged in: "LOGIN", or the SASL mechanism ("XOAUTH2", "OAUTHBEARER").
+        self.auth_mechanism = "LOGIN"
         self.tls_version: str | None = None
         self.cipher: str | None = None
 
@@ -498,6 +501,8 @@ class Writer:
             (b"\\Draft", b"\\Seen"),
             when,
         )
+        if not self.s.has("UIDPLUS"):
+            return None  # a response code the server does not promise is not relied on
         m = _APPENDUID.search(resp if isinstance(resp, bytes) else str(resp).encode())
         return (int(m.group(1)), int(m.group(2))) if m else None
 
@@ -607,8 +612,117 @@ class Writer:
         return len(chosen)
 
 
-def connect(account: AccountSettings, password: Secret) -> ImapSession:
-    """Open, secure and log in; the caller closes (``with connect(...) as s``)."""
+class _OAuth2Mechanism:
+    """SASL client for XOAUTH2 (Google/Microsoft) and OAUTHBEARER (RFC 7628).
+
+    Both send the bearer token in the first response. When the token is refused the
+    server sends an error challenge (JSON, e.g. ``{"status":"401",...}``) and waits for
+    one more response: RFC 7628 §3.2.3 wants a dummy ``%x01`` (OAUTHBEARER), Google an
+    empty line (XOAUTH2), never the token again. imapclient's ``oauth2_login`` /
+    ``oauthbearer_login`` answer every challenge with the token, so ``sasl_login`` with
+    this callable is used instead, and the error status is kept for the message.
+    """
+
+    def __init__(self, mechanism: str, username: str, token: Secret) -> None:
+        self.mechanism = mechanism
+        self._username = username
+        self._token = token
+        self._sent = False
+        self.error_status: str | None = None
+
+    def __repr__(self) -> str:
+        return f"_OAuth2Mechanism({self.mechanism}, {self._username!r}, <token hidden>)"
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if not self._sent:
+            self._sent = True
+            bearer = f"auth=Bearer {self._token.reveal()}\x01"
+            if self.mechanism == "OAUTHBEARER":
+                # GS2 header with the authorization identity (RFC 5801 §4, RFC 7628 §3.1).
+                authzid = self._username.replace("=", "=3D").replace(",", "=2C")
+                return f"n,a={authzid},\x01{bearer}\x01".encode()
+            return f"user={self._username}\x01{bearer}\x01".encode()
+        self.error_status = _oauth2_error_status(challenge)
+        return b"\x01" if self.mechanism == "OAUTHBEARER" else b""
+
+
+def _oauth2_error_status(challenge: bytes) -> str | None:
+    """``status`` of an RFC 7628 §3.2.2 error challenge (imaplib has base64-decoded it)."""
+    try:
+        data = json.loads(challenge.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    status = data.get("status") if isinstance(data, dict) else None
+    if not isinstance(status, (str, int)):
+        return None
+    return "".join(c for c in str(status) if c.isprintable())[:40] or None
+
+
+def _oauth2_mechanism(account: AccountSettings, client: imapclient.IMAPClient) -> str:
+    """OAUTHBEARER (the standard) where offered, else XOAUTH2; neither is an error."""
+    caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
+    for mech in ("OAUTHBEARER", "XOAUTH2"):
+        if f"AUTH={mech}" in caps:
+            return mech
+    offered = sorted(c.removeprefix("AUTH=") for c in caps if c.startswith("AUTH="))
+    raise AuthError(
+        f"the server {_where(account)} does not offer OAuth2 login (AUTH=OAUTHBEARER or "
+        f"AUTH=XOAUTH2); it offers: {', '.join(offered) or 'no SASL mechanism'}",
+        f'check host in [accounts.{account.name}], or use auth = "password" with this server',
+    )
+
+
+def _oauth2_refused(
+    account: AccountSettings, mech: _OAuth2Mechanism, source: str
+) -> AuthError:
+    """A refused token: almost always expired or revoked. Names the fix for its source."""
+    status = f", status {mech.error_status}" if mech.error_status else ""
+    if source == "oauth2_token_command":
+        fix = (
+            "run the account's oauth2_token_command by hand to check that it prints a fresh "
+            "access token (re-authorize the helper if its refresh token was revoked)"
+        )
+    elif source.startswith("environment variable"):
+        fix = f"put a freshly issued access token in {account.token_env}"
+    else:
+        fix = (
+            "store a fresh access token in the keyring, or set oauth2_token_command in "
+            f"[accounts.{account.name}] to a helper that refreshes it"
+        )
+    return AuthError(
+        f"the server {_where(account)} refused the OAuth2 access token for "
+        f"{account.username!r} ({mech.mechanism}{status}): the token from {source} may have "
+        "expired or been revoked",
+        fix,
+    )
+
+
+def _login(
+    account: AccountSettings, client: imapclient.IMAPClient, credential: Credential
+) -> str:
+    """Log in by password (IMAP LOGIN) or OAuth2 (SASL); returns the method used."""
+    if credential.kind == "password":
+        client.login(account.username, credential.secret.reveal())
+        return "LOGIN"
+    name = _oauth2_mechanism(account, client)
+    mech = _OAuth2Mechanism(name, account.username, credential.secret)
+    try:
+        client.sasl_login(name, mech)
+    except imapclient.exceptions.LoginError as exc:
+        raise _oauth2_refused(account, mech, credential.source) from exc
+    return name
+
+
+def connect(account: AccountSettings, password: Credential | Secret) -> ImapSession:
+    """Open, secure and log in; the caller closes (``with connect(...) as s``).
+
+    ``password`` is a :class:`Credential` (from ``secrets.get_credential``); a bare
+    :class:`Secret` (from ``secrets.get_password``) is taken as the account's ``auth``
+    kind says: a password, or an OAuth2 access token.
+    """
+    credential = (
+        password if isinstance(password, Credential) else Credential(account.auth, password)
+    )
     timeout = imapclient.SocketTimeout(connect=account.timeout, read=account.timeout)
     ctx = make_ssl_context(account) if account.security != "none" else None
     try:
@@ -631,8 +745,9 @@ def connect(account: AccountSettings, password: Secret) -> ImapSession:
                     'use security = "tls" (usually port 993) if the server offers it',
                 )
             client.starttls(ctx)
-        client.login(account.username, password.reveal())
+        method = _login(account, client, credential)
         session = ImapSession(account, client)
+        session.auth_mechanism = method
         sock = getattr(client._imap, "sock", None)
         if isinstance(sock, ssl.SSLSocket):
             session.tls_version = sock.version()

@@ -766,6 +766,7 @@ class SuggestionStore:
         result: str | None = None,
         mark: tuple[str, str] | None = None,
         unmark: tuple[str, str] | None = None,
+        draft_folder: str | None = None,
     ) -> None:
         """Move a suggestion to ``state``; with ``mark``/``unmark`` = (address, kind), the
         sender mark changes in the same transaction (a crash cannot split them)."""
@@ -784,10 +785,11 @@ class SuggestionStore:
                 )
             c.execute(
                 "UPDATE suggestions SET state = ?, updated_at = ?, "
+                "draft_folder = COALESCE(?, draft_folder), "
                 "draft_uid = COALESCE(?, draft_uid), "
                 "draft_uidvalidity = COALESCE(?, draft_uidvalidity), "
                 "result = COALESCE(?, result) WHERE id = ?",
-                (state, now, draft_uid, draft_uidvalidity, result, sid),
+                (state, now, draft_folder, draft_uid, draft_uidvalidity, result, sid),
             )
             c.execute(
                 "INSERT INTO suggestion_events (suggestion, at, state, detail) VALUES (?, ?, ?, ?)",

@@ -115,8 +115,19 @@ def was_sent(s: Suggestion, sent: Iterable[SentSeen]) -> bool:
     return False
 
 
-def reconcile(s: Suggestion, drafts: list[DraftSeen], sent: list[SentSeen]) -> Transition | None:
-    """The next state of one suggestion from what Drafts and Sent show now."""
+def reconcile(
+    s: Suggestion,
+    drafts: list[DraftSeen],
+    sent: list[SentSeen],
+    drafts_folder: tuple[str, int] | None = None,
+) -> Transition | None:
+    """The next state of one suggestion from what Drafts and Sent show now.
+
+    ``drafts_folder`` is the (name, UIDVALIDITY) of the Drafts folder read now. When
+    it is not the folder the draft was written to (renamed, deleted and recreated), a
+    missing draft says nothing about the user's wish: it is written again, never
+    taken as a dismissal.
+    """
     if s.state == "dismissed" and s.kind in ("reply", "mailto") and was_sent(s, sent):
         return Transition("sent", "found in Sent after the draft had left Drafts")
     if s.state not in ("pending", "planned"):
@@ -133,6 +144,11 @@ def reconcile(s: Suggestion, drafts: list[DraftSeen], sent: list[SentSeen]) -> T
         return None
     if s.kind in ("reply", "mailto") and was_sent(s, sent):
         return Transition("sent", "you sent it")
+    if drafts_folder is not None and (
+        drafts_folder[0] != s.draft_folder
+        or (s.draft_uidvalidity is not None and drafts_folder[1] != s.draft_uidvalidity)
+    ):
+        return Transition("planned", "the Drafts folder changed; the draft is written again")
     return Transition("dismissed", "the draft was removed from Drafts without being sent")
 
 
