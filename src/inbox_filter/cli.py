@@ -1265,5 +1265,76 @@ def init(
         click.echo("next: inbox-filter scan --dry-run   (then: inbox-filter scan)")
 
 
+# ----------------------------------------------------------------------------- report
+
+
+@main.command()
+@click.option(
+    "--html",
+    "html_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report here.",
+)
+@click.option("--account", "account_name", help="Only this account.")
+@click.option("--source", help="A local source scanned before (maildir:, mbox:, dir:).")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="ADDRESS",
+    help="For --source: your own addresses (default: the config's).",
+)
+@click.pass_obj
+def report(
+    obj: Ctx,
+    html_path: Path,
+    account_name: str | None,
+    source: str | None,
+    identities: tuple[str, ...],
+) -> None:
+    """A one-file HTML report: contacts plotted by reciprocity and tone, the suggestions.
+
+    Self-contained (no network needed to view it); built from what the last `scan` stored.
+
+    \b
+    Example:
+      inbox-filter report --html ~/inbox-report.html
+    """
+    from .adapters.store import Store
+    from .judgement import contacts_from_store
+    from .report import render_html
+
+    with _errors(obj):
+        now = int(time.time())
+        if source:
+            local = _local_context(obj, source, (), identities, account_name)
+            targets = [(local.spec.account_id, local.identities)]
+            state_dir, policy = local.state_dir, local.policy
+        else:
+            settings = obj.settings()
+            targets = [(a.name, a.identities) for a in settings.select(account_name)]
+            state_dir, policy = obj.state_dir(), settings.policy
+        contacts: list[dict[str, Any]] = []
+        with Store.open(state_dir) as store:
+            for account, ids in targets:
+                for c in contacts_from_store(store, account, ids, policy, now):
+                    row = _contact_json(c)
+                    if len(targets) > 1:
+                        row["account"] = account
+                    contacts.append(row)
+        page = render_html(
+            contacts,
+            account=", ".join(a for a, _ in targets),
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        try:
+            html_path.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise InboxFilterError(f"cannot write {html_path}: {exc.strerror}") from exc
+        n = sum(1 for c in contacts if c["action"] != "none")
+        click.echo(f"wrote {html_path}: {len(contacts)} contacts, {n} suggestion(s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
