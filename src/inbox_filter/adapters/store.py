@@ -277,6 +277,12 @@ class Store:
                 "set [general] state_dir to a folder you can write",
             ) from exc
         path = state_dir / DB_NAME
+        if not os.access(state_dir, os.W_OK):
+            # SQLite in WAL mode writes beside the database even to read it.
+            raise StoreError(
+                f"the state folder {state_dir} is read-only",
+                "make it writable again, or set [general] state_dir (or --state-dir) elsewhere",
+            )
         try:
             fresh = not path.exists()
             conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -288,6 +294,8 @@ class Store:
             store = cls(conn, path)
             store._migrate()
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_resource_error(exc):
+                raise _write_error(path, exc) from exc
             raise StoreError(
                 f"the state database {path} cannot be used: {exc}",
                 "if it is damaged, move it aside; the next scan rebuilds it from the mailbox",
@@ -305,14 +313,27 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """All or nothing. A full disk or a read-only folder is a StoreError that says so;
+        what was committed before stays intact (SQLite rolls the transaction back)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _write_error(self.path, exc) from exc
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _is_resource_error(exc):
+                raise _write_error(self.path, exc) from exc
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+                raise _write_error(self.path, exc) from exc
 
     # ------------------------------------------------------------ migrations
     def _migrate(self) -> None:
@@ -610,6 +631,34 @@ class Store:
         return dict(
             self.conn.execute("SELECT address, name FROM names WHERE account = ?", (account,))
         )
+
+
+def _is_resource_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return any(
+        w in text
+        for w in ("disk is full", "readonly", "read-only", "disk i/o", "unable to open", "locked")
+    )
+
+
+def _write_error(path: Path, exc: sqlite3.OperationalError) -> StoreError:
+    text = str(exc).lower()
+    if "full" in text:
+        return StoreError(
+            f"the disk holding {path} is full; nothing was lost, this step was not saved",
+            "free some space and run again: it continues where it stopped",
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreError(
+            f"the state database {path} is read-only",
+            "make the folder and file writable, or set [general] state_dir elsewhere",
+        )
+    if "locked" in text:
+        return StoreError(
+            f"the state database {path} is busy (locked by another process)",
+            "wait for the other inbox-filter command to finish, then run again",
+        )
+    return StoreError(f"the state database {path} could not be written: {exc}")
 
 
 def _split_sql(sql: str) -> list[str]:
