@@ -14,6 +14,7 @@ Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -113,7 +114,22 @@ def analyse(
         if wants_text(raw.direction, features):
             with ctx.stage("tone"):
                 features = replace(features, tone=message_tone(subtype, text, features.subject))
+            if _UNSUBSCRIBE_TEXT.search(text[-2000:]):
+                # Mailings without list headers still carry an opt-out footer: a bulk sign.
+                features = replace(
+                    features, esp_headers=(*features.esp_headers, "unsubscribe text in the mail")
+                )
     return features
+
+
+# Footer wording of mass mailings (not a mention of "List-Unsubscribe" in a discussion).
+_UNSUBSCRIBE_TEXT = re.compile(
+    r"\b(?:to|click here to|you (?:can|may)|please|or) unsubscribe\b"
+    r"|\bunsubscribe (?:here|now|at|from (?:this|our|these|future|the))\b"
+    r"|to be removed from (?:this|our|the|future) (?:list|mailing|e-?mail)"
+    r"|no longer wish to receive|\bopt[- ]out of (?:future|these|this|our)\b",
+    re.IGNORECASE,
+)
 
 
 def message_tone(subtype: str, text: str, subject: str) -> MessageTone:

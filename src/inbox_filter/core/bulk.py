@@ -10,6 +10,8 @@ Signals (each a short name a person can check in the message's headers):
 
 from __future__ import annotations
 
+import re
+
 from .addresses import looks_no_reply
 
 # Local parts used by feeds and newsletters rather than people.
@@ -26,16 +28,26 @@ _AUTOMATED_LOCAL = frozenset(
         "alerts",
         "alert",
         "updates",
+        "update",
         "mailer",
+        "mailings",
+        "mailing",
         "marketing",
         "promotions",
+        "promo",
         "offers",
         "deals",
         "announce",
         "announcements",
         "notify",
+        "bulletin",
+        "events",
+        "webinars",
+        "subscriptions",
     }
 )
+# A local part made of these words joined by . _ - (e.g. "enron_update", "aei-bi_updates").
+_WORD_SPLIT = re.compile(r"[._\-+]+")
 
 
 def bulk_signals(
@@ -58,9 +70,12 @@ def bulk_signals(
         out.append(f"Auto-Submitted: {auto_submitted.split(';')[0].strip()}")
     out.extend(h for h in esp_headers.split("\n") if h)
     local = sender.split("@", 1)[0]
+    words = [w for w in _WORD_SPLIT.split(local) if w]
     if looks_no_reply(sender):
         out.append("no-reply address")
-    elif local.replace("-", "").replace("_", "").replace(".", "") in _AUTOMATED_LOCAL:
+    elif local.replace("-", "").replace("_", "").replace(".", "") in _AUTOMATED_LOCAL or (
+        len(words) > 1 and words[-1] in _AUTOMATED_LOCAL
+    ):
         out.append("feed/newsletter address")
     return tuple(out)
 
