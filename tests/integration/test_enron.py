@@ -77,3 +77,33 @@ def test_enron_scan_is_read_only_and_counts_are_right(
         assert row["replied"] == exp["replied"], addr
     # The owner's own addresses are never listed as senders.
     assert not set(IDENTITIES) & set(got)
+
+
+def test_enron_never_declines_anyone_written_to_twice(
+    enron_mailbox: tuple[DovecotServer, str, str, LoadedMailbox], shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    server, user, _, _ = enron_mailbox
+    root = shared_data / "enron" / "lay-k"
+    written: dict[str, set[str]] = defaultdict(set)  # computed from the files, not our code
+    for d in SENT_SOURCES:
+        for p in (root / d).iterdir():
+            msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.compat32)
+            key = str(msg.get("Message-ID") or p).strip()
+            for rcpt in set(_addresses(msg, "To", "Cc", "Bcc")):
+                written[rcpt].add(key)
+    twice = {a for a, keys in written.items() if len(keys) >= 2 and a not in IDENTITIES}
+    assert len(twice) >= 50
+    cfg = write_config(tmp_path, server, user, identities=IDENTITIES)
+    env = pw_env(server, user)
+    assert run_cli("--config", str(cfg), "scan", "--dry-run", env=env).code == 0
+    run = run_cli("--config", str(cfg), "contacts", "--json", env=env)
+    assert run.code == 0, run.err
+    contacts = {c["address"]: c for c in run.json()["contacts"]}
+    wrong = [(a, contacts[a]["action"]) for a in twice & set(contacts)
+             if contacts[a]["action"] in ("decline", "walk_away")]
+    assert wrong == []
+    suggestions = [c for c in contacts.values() if c["action"] != "none"]
+    assert suggestions, "the mailbox has pushy and hostile strangers; some must be found"
+    for c in suggestions:  # every suggestion explains itself with numbers
+        assert c["reasons"] and any(ch.isdigit() for r in c["reasons"] for ch in r)
