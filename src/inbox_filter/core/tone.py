@@ -4,11 +4,13 @@ Pure functions over text. ``score_text`` expects the sender's *own* new words --
 run :func:`new_text` (and :func:`html_to_text` for HTML-only mail) first, so that a
 polite reply quoting an angry message is not scored as angry.
 
-* politeness: probability from the learned model in :mod:`.politeness`.
-* hostility, pressure, cold_outreach: hand-written cue tables below (regexes compiled
-  once). Each cue has a weight; a score is ``1 - exp(-sum of weights)``, so one mild
-  cue stays low, a strong cue or several together approach 1. Every cue that fired
-  is returned as evidence, so a decision can say *why* ("'need this today'").
+* politeness: P(polite) from the learned model in :mod:`.politeness` (trained on
+  short requests; long mail tends to get more extreme probabilities).
+* hostility, pressure, cold_outreach: hand-written cue tables below, compiled once
+  into token tries (:mod:`.phrases`). Each cue has a weight; a score is
+  ``1 - exp(-sum of weights)``, so one mild cue stays low (0.3 -> 0.26) and a strong
+  cue or several together approach 1. Every cue that fired is returned as evidence,
+  so a decision can say *why* ("'need this today'", "'why haven't you'").
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from . import politeness
+from .phrases import PhraseTable, candidate_starts, tokenize
 
 __all__ = ["ToneScores", "html_to_text", "new_text", "score_text"]
 
@@ -29,7 +32,12 @@ _MAX_SAME_CUE = 2  # a phrase repeated ten times is not ten times the evidence
 
 @dataclass(frozen=True, slots=True)
 class ToneScores:
-    """Tone of one text; every score is in 0..1, higher = more of that quality."""
+    """Tone of one text; every score is in 0..1, higher = more of that quality.
+
+    ``evidence`` has one key per score, each a short tuple of human-readable reasons:
+    quoted phrases as found ("'per my last email'") or labelled ones
+    ("gratitude: 'thanks'", "shouting: 'DO IT NOW'", "template field: '{first_name}'").
+    """
 
     politeness: float
     hostility: float
@@ -48,281 +56,305 @@ class ToneScores:
         }
 
 
-# --- cue tables ---------------------------------------------------------------------
-# Patterns are matched case-insensitively on text whose quotes are straightened and
-# whitespace collapsed to single spaces, so "Why  haven’t\nyou" matches "why haven't
-# you". Word boundaries are explicit: "\b" at both ends is added by _compile().
+# --- cue tables --------------------------------------------------------------------
+# Pattern language: see core/phrases.py -- "(a|b)" alternatives, "(...)?" optional,
+# "*" any word. Matched on lower-cased tokens, so case and punctuation do not matter
+# ("Why haven’t you", "why havent u"). At each position the longest phrase wins and
+# a stretch of text counts once. Weight 0 entries are exceptions that swallow an
+# innocent phrase ("you never know") before a shorter cue ("you never") can fire.
+
+_Table = PhraseTable[float]
 
 
-@dataclass(frozen=True, slots=True)
-class _Cue:
-    rx: re.Pattern[str]
-    weight: float
+def _table(rows: Iterable[tuple[float, str]]) -> _Table:
+    entries: list[tuple[str, float]] = []
+    for weight, patterns in rows:
+        entries.extend((p.strip(), weight) for p in patterns.split(";") if p.strip())
+    return PhraseTable(entries)
 
 
-def _compile(table: Iterable[tuple[str, float]]) -> tuple[_Cue, ...]:
-    cues = [_Cue(re.compile(r"\b(?:" + src + r")\b", re.IGNORECASE), w) for src, w in table]
-    # Strongest first: _match() lets the first cue claim a stretch of text.
-    return tuple(sorted(cues, key=lambda c: -c.weight))
+_YOU = "(you|u|ya)"
+_YOU_ARE = "(you're|you are|ur|u r|you r|your)"
+_WEEKDAY = "(monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri)"
+_CLOCK = "(" + "|".join(f"{h}{ap}" for h in range(1, 13) for ap in ("am", "pm")) + ")"
 
-
-_YOU = r"(?:you|u|ya)"
-_YOURE = r"(?:you're|you are|your|ur|u r|you r)"
-
-_HOSTILITY = _compile(
+_HOSTILITY = _table(
     [
-        # Insults. Weighted high: one is enough to call a message hostile.
+        (0.0, "you never know; thank you; thanks; no problem; not a problem; no worries"),
+        # Insults: one is enough to call a message hostile.
         (
-            r"idiots?|idiotic|morons?|moronic|imbeciles?|cretins?|dimwits?|halfwits?|nitwits?|"
-            r"dumbass|jackass|asshole|bastards?|bitch|dickhead|prick|scumbag|douche\w*|"
-            r"retard(?:ed)?|loser|clowns",
             1.4,
+            "(idiot|idiots|idiotic|moron|morons|moronic|imbecile|imbeciles|cretin|cretins|"
+            "dimwit|halfwit|nitwit|dumbass|jackass|asshole|assholes|bastard|bastards|bitch|"
+            "dickhead|prick|scumbag|douchebag|retard|retarded|clowns|buffoon|"
+            "buffoons)",
         ),
+        (0.0, "winners and losers; losers and winners"),
         (
-            r"(?:" + _YOURE + r"|are|so|such|totally|completely|utterly|bunch of|how|"
-            r"absolutely) (?:an? )?(?:stupid|dumb|incompetent|useless|pathetic|worthless|"
-            r"clueless|ignorant|lazy|brainless|hopeless|disgrace|joke|fool|liar|fraud|"
-            r"amateurs?|embarrassment|incapable)",
             1.3,
+            _YOU_ARE + " (a|an|so|such a|such an|totally|completely|utterly|absolutely|"
+            "really|just|the most)? (stupid|dumb|incompetent|useless|pathetic|worthless|"
+            "clueless|ignorant|lazy|brainless|hopeless|disgrace|joke|fool|liar|fraud|amateur|"
+            "amateurs|embarrassment|incapable|unprofessional|moron|idiot|failure|loser);"
+            "you (loser|losers|idiot|idiots|moron|morons|clown|clowns|fool|fools);"
+            "bunch of (idiots|morons|amateurs|clowns|incompetents|losers|liars);"
+            "how (stupid|dumb|incompetent|pathetic|useless|lazy) (are|is|can) (you|u)",
         ),
         (
-            r"incompetent|incompetence|pathetic|worthless|useless|clueless|brainless|"
-            r"stupidity|stupid|dumb|disgraceful|disgusting|ridiculous|absurd|laughable|"
-            r"moronic|garbage|rubbish|bullshit|crap|crappy|lousy|shoddy|sloppy|asinine",
             0.55,
+            "(incompetent|incompetence|pathetic|worthless|useless|clueless|brainless|"
+            "stupidity|stupid|dumb|disgraceful|disgusting|ridiculous|absurd|laughable|"
+            "garbage|rubbish|lousy|shoddy|sloppy|asinine|idiocy|outrageous|"
+            "appalling|unprofessional)",
         ),
+        (0.45, "unacceptable; unbelievable; what were you thinking; crappy"),
         # Swearing, and swearing *at* someone.
-        (r"fuck\w*|f\*+k\w*|shit\w*|damn(?:ed|it)?|goddamn\w*|wtf|stfu|piss(?:ed)? off", 0.7),
+        # Swearing that is not aimed at anyone is common in casual mail: mild.
+        (0.45, "(fuck|fucking|fucked|fucker|shit|shitty|bullshit|wtf|stfu)"),
+        (0.3, "(damn|damned|dammit|damnit|goddamn|goddamned|crap|pissed)"),
         (
-            r"(?:fuck|screw|damn) (?:you|u|off|yourself|this)|go to hell|shut up|get lost|"
-            r"drop dead|bite me|kiss my|up yours|go away",
             1.4,
+            "(fuck|screw|damn) (you|u|off|yourself|this); go to hell; shut up; get lost; "
+            "drop dead; bite me; kiss my; up yours; piss off; back off",
         ),
         # Contempt.
         (
-            r"(?:are|do|did|can|could) " + _YOU + r" even|can't you read|cannot you read|"
-            r"can " + _YOU + r" not read|learn to read|how hard (?:is|can) it|"
-            r"how many times do i (?:have|need) to|what(?: the hell|'s| is) wrong with "
-            + _YOU
-            + r"|who do "
-            + _YOU
-            + r" think "
-            + _YOU
-            + r" are|you have no idea|"
-            r"you clearly (?:don't|do not|have no)|get a clue|grow up|give me a break|"
-            r"are you kidding me|are you serious|unbelievable|what a joke|waste of (?:my )?time|"
-            r"not my problem|do your (?:job|homework)|use your (?:brain|head)|"
-            r"(?:even )?a child could|thanks for nothing|nice try|pull yourself together",
             0.9,
+            "(are|do|did|can|could) " + _YOU + " even; can't you read; can you not read; "
+            "learn to read; how hard (is|can) it (be)?; how many times do i (have|need) to; "
+            "(what's|what is|what the hell is) wrong with " + _YOU + "; who do you think you are; "
+            "you have no idea; you clearly (don't|do not|have no); get a clue; grow up; "
+            "give me a break; are you kidding me; are you serious; what a (joke|disgrace); "
+            "waste of (my)? time; not my problem; do your (job|homework); "
+            "use your (brain|head); a child could; thanks for nothing; nice try; "
+            "pull yourself together; are you stupid; are you blind",
         ),
         # Blame.
         (
-            r"(?:it's|it is|this is|that's|all) (?:entirely |all |totally )?your fault|"
-            r"your fault|you people|you guys always|you always|you never|"
-            r"you (?:screwed|messed|fucked) (?:up|this up|it up|everything up)|"
-            r"you ruined|you've ruined|because of you|you (?:failed|blew it|dropped the ball)|"
-            r"this is on you|blame (?:is on )?you|you're to blame|you are to blame|"
-            r"shame on you|you should be ashamed|how dare you|you (?:lied|cheated)",
             0.8,
+            "(it's|it is|this is|that's|all) (entirely|all|totally)? your fault; your fault; "
+            "you people; you guys always; you (screwed|messed|fucked) (up|this up|it up|"
+            "everything up); you (ruined|failed|lied|cheated|blew it|dropped the ball); "
+            "you've ruined; because of you; this is on you; blame you; "
+            "(you're|you are) to blame; shame on you; you should be ashamed; how dare you",
         ),
+        (0.4, "you always; you never"),
         # Threats.
         (
-            r"or else|you'll regret|you will regret|you'll be sorry|you will be sorry|"
-            r"watch your back|watch yourself|last warning|final warning|"
-            r"consider yourself warned|see you in court|my lawyers?|legal action|"
-            r"i (?:will|'ll|am going to|'m going to) (?:sue|destroy|ruin|expose|report) you|"
-            r"you(?:'ll| will) pay for",
             1.2,
+            "or else; (you'll|you will) (regret|be sorry); watch your back; "
+            "(last|final) warning; consider yourself warned; see you in court; "
+            "(i will|we will|i'll|we'll|i am going to|i'm going to|we're going to) "
+            "(sue|destroy|ruin|expose) you; (you'll|you will) pay for",
         ),
-        (r"\bhate (?:you|this|dealing)|sick (?:and tired )?of (?:you|this|your)", 0.9),
+        (0.7, "my (lawyer|lawyers|attorney); legal action; report you"),
+        (
+            0.9,
+            "(i)? hate (you|this|dealing|working); sick (and tired)? of (you|this|your); "
+            "fed up with; had enough of (you|your|this)",
+        ),
     ]
 )
 
-_PRESSURE = _compile(
+_PRESSURE = _table(
     [
+        (0.0, "last time we; right now we; why don't we; the urgent care"),
         # Urgency.
         (
-            r"asap|a\.s\.a\.p|urgent|urgently|immediately|right away|right now|at once|"
-            r"without (?:further )?delay|time[- ]sensitive|top priority|high priority|"
-            r"emergency|no later than|this instant",
             0.7,
+            "asap; a . s . a . p; urgent; urgently; urgency; right away; at once; "
+            "without (further)? delay; time sensitive; top priority; high priority; "
+            "emergency; no later than; this instant",
         ),
+        (0.5, "immediately; immediate (attention|action|response|reply)"),
         (
-            r"as soon as (?:possible|you can)|at your earliest (?:convenience)?|promptly|"
-            r"quickly|hurry",
             0.35,
+            "as soon as (possible|you can); at your earliest convenience; promptly; hurry; "
+            "right now; quickly as possible",
         ),
-        # Deadlines. "by Friday" alone is ordinary planning: keep the weight low.
+        # Deadlines. "by Friday" alone is ordinary planning: keep it low.
         (
-            r"(?:by|before|until) (?:the )?(?:end of (?:the )?(?:day|business|week)|eod|cob|"
-            r"close of business|tonight|noon|lunch|tomorrow(?: morning)?|today|this afternoon|"
-            r"this evening)|\beod\b|\bcob\b|end of (?:the )?day|close of business",
             0.6,
+            "(by|before|until) (the)? (end of (the)? (day|business)|eod|cob|close of business|"
+            "tonight|noon|lunch|tomorrow|tomorrow morning|today|this afternoon|this evening|"
+            "midnight); eod; cob; end of (the)? day; close of business",
         ),
         (
-            r"(?:by|before|until|no later than) (?:monday|tuesday|wednesday|thursday|friday|"
-            r"saturday|sunday|next week|the \d+(?:st|nd|rd|th)?|\d{1,2}(?::\d\d)? ?(?:am|pm)|"
-            r"\d{1,2}/\d{1,2})",
             0.3,
+            "(by|before|until|no later than) (" + _WEEKDAY + "|next week|the end of the week|"
+            "end of week|the weekend|" + _CLOCK + "|* (am|pm)|* : * (am|pm))",
         ),
         (
-            r"deadlines?|overdue|past due|due (?:today|tomorrow|now|immediately)|"
-            r"within (?:the next )?(?:\d+|one|two|24|48) hours?|in the next (?:hour|\d+ minutes)",
-            0.5,
+            0.4,
+            "deadline; deadlines; overdue; past due; due (today|tomorrow|now|immediately); "
+            "within (the next)? (24|48|one|two|a few|few|1|2|3) (hours|hour); "
+            "in the next hour",
         ),
-        (r"today|tonight", 0.15),
+        (0.15, "today; tonight"),
         # Demands.
         (
-            r"(?:i|we) (?:need|want|must have|expect) (?:this|that|it|these|those|them|"
-            r"an answer|a response|a reply|your (?:answer|response|reply|decision|approval|"
-            r"feedback|signature)|you to)(?: (?:done|back|now|today|tonight|asap|immediately|"
-            r"by))?",
-            0.6,
+            0.5,
+            "(i|we) (need|want|must have|expect) (this|that|it|these|those|them|an answer|"
+            "a response|a reply|your (answer|response|reply|decision|approval|feedback|"
+            "signature)) (done|back|now|today|tonight|asap|immediately|by)?; "
+            "(i|we) need you to",
         ),
         (
-            r"(?:i|we) expect|you need to|you must|you have to|make sure you|i insist|"
-            r"i demand|get (?:this|it) done|do it now|no excuses",
             0.45,
+            "(i|we) expect (you|a|an|this|that|it); you must; make sure you; i insist; "
+            "i demand; get (this|it) done; do it now; no excuses",
         ),
+        (0.3, "you need to; you have to"),
         # Unanswered follow-ups and nagging.
         (
-            r"just following up|following up (?:again|on (?:my|our|this|the|below))|"
-            r"follow(?:ing)?[- ]up (?:again|once more)|just checking in|checking in again|"
-            r"circling back|circle back|bumping (?:this|up|it)|bump(?:ing)? this|"
-            r"touching base again|resending|re-sending|sending (?:this )?again|"
-            r"writing (?:to you )?again|asking again|reminding you again|gentle reminder|"
-            r"friendly reminder|quick reminder|another reminder|in case you missed",
             0.6,
+            "just following up; following up (again|on (my|our|this|the|below)); "
+            "follow up again; (just)? checking in (again|on this); circling back; "
+            "circle back; bumping (this|up|it); bump this; touching base again; resending; "
+            "re sending; sending (this)? again; writing (to you)? again; asking again; "
+            "reminding you again; (gentle|friendly|quick|another) reminder; "
+            "in case you missed; (just)? wanted to follow up",
         ),
+        (0.4, "following up; just checking in; as i (said|mentioned|stated|explained|wrote)"),
         (
-            r"(?:as )?per my (?:last|previous|earlier|prior) (?:e-?mails?|messages?|notes?|"
-            r"voicemails?|request)|as i (?:said|mentioned|stated|explained|wrote)(?: (?:before|"
-            r"earlier|previously|already|twice))?|as (?:previously|already) (?:mentioned|stated|"
-            r"discussed|requested)|i (?:have|'ve) (?:already )?(?:asked|emailed|e-mailed|written|"
-            r"called|reminded)(?: you)? (?:several|multiple|many|three|four|two|a few|\d+|"
-            r"numerous) times|(?:second|2nd|third|3rd|fourth|4th|fifth|final|last) "
-            r"(?:time|reminder|request|attempt|notice|follow[- ]?up|e-?mail)",
             0.8,
+            "(as)? per my (last|previous|earlier|prior) (email|e mail|message|note|voicemail|"
+            "request|mail); as i (said|mentioned|stated|explained|wrote) (before|earlier|"
+            "previously|already|twice|last week); (i|i've|i have|we've|we have) (already)? "
+            "(asked|emailed|written|called|reminded) (you)? (several|multiple|many|three|four|"
+            "two|a few|numerous|3|4|5) times; (third|3rd|fourth|4th|fifth|final) (time|reminder|"
+            "request|attempt|notice|follow up|email); (second|2nd) (reminder|request|attempt|"
+            "notice|follow up); last (reminder|request|notice|attempt)",
         ),
+        (0.5, "as (previously|already) (mentioned|stated|discussed|requested); second time"),
         (
-            r"still waiting|still haven't (?:heard|received|gotten|seen)|still have not "
-            r"(?:heard|received)|(?:haven't|have not|never|didn't|did not) (?:heard|hear) back|"
-            r"any (?:update|news|progress)s?(?: on (?:this|that))?\?|did you (?:get|see|receive|"
-            r"read) my|waiting (?:for|on) (?:you|your)|been waiting|keep(?:ing)? me waiting|"
-            r"no (?:response|reply|answer) (?:yet|from you)",
             0.7,
+            "still waiting; still (haven't|have not|didn't) (heard|received|gotten|seen|got); "
+            "(haven't|have not|never|didn't|did not) (heard|hear) back; "
+            "any (update|updates|news|progress) (on (this|that))? ?; "
+            "did you (get|see|receive|read) my; waiting (for|on) (you|your); been waiting; "
+            "keep (me|us) waiting; no (response|reply|answer) (yet|from you)",
         ),
+        (0.4, "any (update|updates|news|progress) on (this|that)"),
         (
-            r"why (?:haven't|hasn't|didn't|don't|won't|aren't|isn't|wasn't|have you not|"
-            r"did you not|is it taking|is this taking|is this still|is it still)|"
-            r"what's taking (?:so long|you)|what is taking (?:so long|you)|how long (?:does|"
-            r"will|is) (?:it|this)|when (?:will|can) (?:i|we) (?:expect|get|hear|see)|"
-            r"when are you going to",
             0.8,
+            "why (haven't|hasn't|didn't|won't|aren't|isn't|wasn't|can't) (you|u|this|it|"
+            "anyone|i)?; why (have|did) you not; why is (this|it) (taking|still); "
+            "what's taking (so long|you); what is taking (so long|you); "
+            "how long (does|will|is) (it|this); when (will|can) (i|we) (expect|get|hear|see); "
+            "when are you going to",
         ),
+        (0.15, "why don't you"),
         # Guilt.
         (
-            r"i (?:thought|hoped) i could (?:count|rely|depend) on you|i was counting on you|"
-            r"(?:i'm|i am|we're|we are) (?:very |really |so |quite )?(?:disappointed|let down)|"
-            r"you promised|you said you would|you (?:told|assured) me|after (?:all|everything) "
-            r"(?:i|we) (?:have|'ve) done|you owe (?:me|us)|the least you (?:could|can) do|"
-            r"let (?:me|us) down|i expected (?:better|more)|i can't believe you",
             0.8,
+            "i (thought|hoped) i could (count|rely|depend) on you; i was counting on you; "
+            "(i'm|i am|we're|we are) (very|really|so|quite)? (disappointed|let down); "
+            "you promised; you said you would; you (told|assured) me; "
+            "after (all|everything) (i have|we have|i've|we've) done; you owe (me|us); "
+            "the least you (could|can) do; let (me|us) down; i expected (better|more); "
+            "i can't believe you",
         ),
         # Escalation threats.
         (
-            r"don't make me|do not make me|(?:i|we) (?:will|'ll) (?:have to )?escalate|"
-            r"escalat(?:e|ing) (?:this|to)|(?:to|with|tell|inform|involve) your "
-            r"(?:manager|boss|supervisor)|or (?:i|we) (?:will|'ll)|otherwise (?:i|we) (?:will|'ll)|"
-            r"final notice|last chance|or else",
             0.8,
+            "(don't|do not) make me; (i will|we will|i'll|we'll|i|we)? (have to)? escalate; "
+            "escalate (this|to); escalating (this|to); (to|with|tell|inform|involve|cc) your "
+            "(manager|boss|supervisor); or (i will|we will|i'll|we'll); "
+            "otherwise (i will|we will|i'll|we'll); final notice; last chance; or else",
         ),
     ]
 )
 
-_COLD = _compile(
+_COLD = _table(
     [
+        (0.0, "i'm back from"),
         # First contact.
         (
-            r"i came across your|came across your (?:profile|website|company|work|post|article|"
-            r"name)|(?:i )?found your (?:profile|name|details|e-?mail|contact|website|company)|"
-            r"stumbled (?:upon|across) your|saw your (?:profile|post|website|company) on|"
-            r"noticed (?:that )?(?:your|you) (?:company|team|website|profile|are hiring|recently)|"
-            r"i(?:'m| am) reaching out|reaching out (?:to|because|regarding|about)|"
-            r"(?:i )?wanted to reach out|allow me to introduce|let me introduce myself|"
-            r"my name is \w+ (?:and|from|with)|i(?:'m| am) \w+ from|we haven't met|"
-            r"we have not met",
             0.7,
+            "i came across your; came across your (profile|website|company|work|post|article|"
+            "name); (i)? found your (profile|name|details|email|contact|website|company); "
+            "stumbled (upon|across) your; saw your (profile|post|website|company) on; "
+            "noticed (that)? (your|you) (company|team|website|profile|are hiring|recently); "
+            "(i'm|i am) reaching out; reaching out (to|because|regarding|about); "
+            "(i)? wanted to reach out; allow me to introduce; let me introduce myself; "
+            "we haven't met; we have not met; i hope you don't mind me reaching out",
         ),
+        (0.5, "my name is"),
         (
-            r"hope (?:this|my) (?:e-?mail|message|note) finds you well|hope you(?:'re| are) "
-            r"(?:well|doing well)|hope all is well",
             0.2,
+            "hope (this|my) (email|e mail|message|note) finds you well; "
+            "hope you're (well|doing well); hope you are (well|doing well); hope all is well",
         ),
         # Meeting asks.
+        (0.4, "(a|just|only)? (10|15|20|30|ten|fifteen|twenty|thirty) (minutes|minute|mins|min)"),
         (
-            r"(?:a |just |only )?(?:10|15|20|30|ten|fifteen|twenty|thirty)[- ]?(?:minutes?|mins?)"
-            r"(?: of your time| call| chat)?",
-            0.6,
-        ),
-        (
-            r"quick (?:call|chat|question|demo|meeting|intro|introduction|sync|zoom|conversation)|"
-            r"(?:hop|jump|get) on a (?:quick )?(?:call|zoom|chat)|(?:book|schedule|set up|grab) "
-            r"(?:a|some) (?:time|call|meeting|demo|slot|chat)|calendly\.com|"
-            r"(?:worth|open to) (?:a|an) (?:quick )?(?:conversation|chat|call|intro)|"
-            r"would you be open to|are you (?:the right|the best) person|who is the (?:right|best) "
-            r"person|point me (?:to|in) the right|(?:what|which) (?:day|time) works (?:best )?"
-            r"for you|does (?:\w+ )?(?:next week|tuesday|wednesday|thursday) work",
             0.5,
+            "quick (call|chat|question|demo|meeting|intro|introduction|sync|zoom|conversation); "
+            "(hop|jump|get) on a (quick)? (call|zoom|chat); (book|schedule|set up|grab) "
+            "(a|some) (time|call|meeting|demo|slot|chat); (worth|open to) (a|an) (quick)? "
+            "(conversation|chat|call|intro); would you be open to; "
+            "are you the (right|best) person; who is the (right|best) person; "
+            "point me (to|in) the right",
         ),
+        (0.3, "(what|which) (day|time|times) (works|work) (best)? for you"),
         # Sales pitch.
         (
-            r"(?:i|we) help (?:companies|businesses|teams|brands|startups|founders|agencies|"
-            r"organizations|organisations|executives|leaders|clients|firms|people like you)|"
-            r"our (?:platform|solution|product|software|tool|service|agency|team) "
-            r"(?:helps|can help|enables|allows|lets)|(?:increase|boost|grow|double|triple) your "
-            r"(?:revenue|sales|leads|roi|conversions?|pipeline|traffic|business)|lead generation|"
-            r"free (?:demo|trial|consultation|audit|assessment)|case stud(?:y|ies)|"
-            r"partnership opportunit(?:y|ies)|exclusive offer|limited time|special offer|"
-            r"(?:happy|glad) to (?:send|share) (?:over )?(?:more info|a deck|some info)|"
-            r"no obligation|risk[- ]free|guaranteed",
             0.5,
+            "(i|we) help (companies|businesses|teams|brands|startups|founders|agencies|"
+            "organizations|organisations|executives|leaders|clients|firms|people like you); "
+            "our (platform|solution|product|software|tool|service|agency|team) (helps|can help|"
+            "enables|allows|lets); (increase|boost|grow|double|triple) your (revenue|sales|"
+            "leads|roi|conversions|conversion|pipeline|traffic|business); lead generation; "
+            "free (demo|trial|consultation|audit|assessment); case study; case studies; "
+            "partnership opportunity; partnership opportunities; exclusive offer; "
+            "limited time; special offer; no obligation; risk free; "
+            "(happy|glad) to (send|share) (over)? (more info|a deck|some info)",
         ),
-        # Sequence follow-ups typical of automated outreach.
+        # Automated sequence follow-ups.
         (
-            r"top of your inbox|(?:did|have) you (?:get|had|have) a chance to (?:look|review|read|"
-            r"see|check)|if (?:this|it) (?:isn't|is not) (?:a priority|relevant|the right time|"
-            r"a fit)|not (?:the )?right (?:person|time)|if you(?:'re| are) not interested",
             0.5,
+            "top of your inbox; (did|have) you (get|had|have) a chance to (look|review|read|"
+            "see|check); if (this|it) (isn't|is not) (a priority|relevant|the right time|a fit); "
+            "not the right (person|time); if you're not interested; if you are not interested",
         ),
-        # Unsubscribe and merge-field leftovers in mail that looks personal.
+        # Unsubscribe in mail that looks personal (bulk mail is judged by its headers).
         (
-            r"unsubscribe|opt[- ]out|reply (?:with )?['\"]?(?:stop|no|remove|unsubscribe)['\"]?|"
-            r"(?:don't|do not|rather not|prefer not to) (?:want to )?hear from (?:me|us)|"
-            r"remove you from (?:my|our) list",
             0.6,
-        ),
-        (
-            r"\{\{?\s*(?:first[_ ]?name|firstname|fname|name|company(?:[_ ]?name)?)\s*\}?\}|"
-            r"\[(?:first ?name|name|company(?: ?name)?)\]|%first_?name%|\*\|fname\|\*",
-            1.5,
+            "unsubscribe; opt out; reply (with)? (stop|no|remove|unsubscribe); "
+            "(don't|do not|rather not|prefer not to) (want to)? hear from (me|us); "
+            "remove you from (my|our) list",
         ),
     ]
+)
+
+_CUE_FIRST_WORDS = _HOSTILITY.first_words | _PRESSURE.first_words | _COLD.first_words
+
+# Scheduling links and merge-field leftovers are found in the raw text: URL and brace
+# characters do not survive tokenising.
+_SCHEDULER_LINKS = (
+    "calendly.com",
+    "meetings.hubspot",
+    "hubspot.com/meetings",
+    "chilipiper.com",
+    "savvycal.com",
+    "cal.com/",
+    "zcal.co",
+    "tidycal.com",
+)
+_MERGE_FIELD_RE = re.compile(
+    r"\{\{?\s*(?:first[_ ]?name|firstname|fname|name|company(?:[_ ]?name)?)\s*\}?\}|"
+    r"\[(?:first ?name|name|company(?: ?name)?)\]|%first_?name%|\*\|fname\|\*",
+    re.IGNORECASE,
 )
 
 # Shouting: runs of capitalised words; a single "ASAP" or "FYI" is not shouting.
+_CAPS_HINT_RE = re.compile(r"[A-Z]{3}")
 _CAPS_WORD_RE = re.compile(r"\b[A-Z][A-Z']{2,}\b")
 _WORD_RE = re.compile(r"\b[A-Za-z][A-Za-z']{2,}\b")
 _CAPS_RUN_RE = re.compile(r"\b[A-Z][A-Z']+(?:[ ,]+[A-Z][A-Z']+){2,}\b")
 _BANG_RE = re.compile(r"[!?]*![!?]*!+[!?]*|\?!|!\?")
-
-_QUOTE_TABLE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-_WS_RE = re.compile(r"\s+")
-
-
-def _flat(text: str) -> str:
-    """Straight quotes, single spaces: the form the cue regexes expect."""
-    return _WS_RE.sub(" ", text.translate(_QUOTE_TABLE)).strip()
+_TYPOGRAPHY_CAP = 0.6  # 1 - exp(-0.6) = 0.45: below the 0.5 a caller may call hostile
 
 
 def _calibrate(total: float) -> float:
@@ -330,80 +362,84 @@ def _calibrate(total: float) -> float:
     return 1.0 - math.exp(-total)
 
 
-def _match(cues: Sequence[_Cue], text: str) -> tuple[float, list[str]]:
-    """Sum of cue weights and the phrases that fired.
-
-    Strongest cues are tried first (the tables are sorted by weight) and a stretch of
-    text counts once, so "you're stupid" is not also scored as "stupid". A phrase
-    repeated many times counts at most twice.
-    """
+def _match(
+    table: _Table, tokens: Sequence[str], starts: Sequence[int] | None = None
+) -> tuple[float, list[str]]:
+    """Sum of cue weights and the phrases that fired (a phrase counts at most twice)."""
     total = 0.0
-    taken: list[tuple[int, int]] = []
     seen: dict[str, int] = {}
     evidence: list[str] = []
-    for cue in cues:
-        for m in cue.rx.finditer(text):
-            start, end = m.span()
-            if any(start < e and s < end for s, e in taken):
-                continue
-            phrase = m.group(0).strip()
-            key = phrase.lower()
-            n = seen.get(key, 0)
-            if n >= _MAX_SAME_CUE:
-                continue
-            seen[key] = n + 1
-            taken.append((start, end))
-            total += cue.weight
-            if n == 0:
-                evidence.append(f"'{phrase}'")
+    for m in table.find(tokens, starts):
+        if m.payload <= 0.0:
+            continue
+        phrase = m.text(tokens)
+        n = seen.get(phrase, 0)
+        if n >= _MAX_SAME_CUE:
+            continue
+        seen[phrase] = n + 1
+        total += m.payload
+        if n == 0:
+            evidence.append(f"'{phrase}'")
     return total, evidence
 
 
 def _shouting(text: str) -> tuple[float, list[str]]:
-    """Weight and evidence for all-caps runs and stacked exclamation marks."""
+    """Weight and evidence for all-caps runs and stacked exclamation marks.
+
+    Both are weak signs on their own (newsletters have all-caps headlines, friends
+    write "Congrats!!!"), so together they stay under _TYPOGRAPHY_CAP: typography alone
+    never makes a message hostile, it only tips one that has hostile words.
+    """
     total = 0.0
     evidence: list[str] = []
-    runs = [m.group(0) for m in _CAPS_RUN_RE.finditer(text)]
-    words = _WORD_RE.findall(text)
-    caps = _CAPS_WORD_RE.findall(text)
-    if runs:
-        total += 0.5 * min(len(runs), 2)
-        evidence.append(f"shouting: '{runs[0][:40]}'")
-    elif len(words) >= 6 and len(caps) / len(words) > 0.6:
-        total += 0.8
-        evidence.append("shouting: mostly capital letters")
-    bangs = _BANG_RE.findall(text)
-    if bangs:
-        total += 0.3 * min(len(bangs), 3)
+    if _CAPS_HINT_RE.search(text):  # cheap gate: most mail has no 3 capitals in a row
+        runs = 0
+        for m in _CAPS_RUN_RE.finditer(text):
+            start = text.rfind("\n", 0, m.start()) + 1
+            end = text.find("\n", m.end())
+            line = text[start : end if end >= 0 else len(text)].rstrip()
+            # Caps inside a lower-case sentence, or ending in "!"/"?", is raised voice;
+            # a line that is all caps and nothing else is usually a heading.
+            emphatic = line.endswith(("!", "?")) or any(c.islower() for c in line)
+            total += 0.4 if emphatic else 0.1
+            if runs == 0:
+                evidence.append(f"shouting: '{m.group(0)[:40]}'")
+            runs += 1
+            if runs == 2:
+                break
+        if not runs:
+            words = _WORD_RE.findall(text)
+            caps = _CAPS_WORD_RE.findall(text)
+            if len(words) >= 6 and len(caps) / len(words) > 0.6:
+                total += 0.4 if "!" in text else 0.2
+                evidence.append("shouting: mostly capital letters")
+    if "!!" in text or "?!" in text or "!?" in text:
+        bangs = _BANG_RE.findall(text)
+        total += 0.2 if len(bangs) < 3 else 0.3
         evidence.append(f"'{bangs[0]}' x{len(bangs)}" if len(bangs) > 1 else f"'{bangs[0]}'")
+    return min(total, _TYPOGRAPHY_CAP), evidence
+
+
+def _cold_extras(text: str) -> tuple[float, list[str]]:
+    """Scheduling links and unfilled merge fields ("Hi {first_name}")."""
+    total = 0.0
+    evidence: list[str] = []
+    low = text.lower()
+    for link in _SCHEDULER_LINKS:
+        if link in low:
+            total += 0.6
+            evidence.append(f"scheduling link: {link.rstrip('/')}")
+            break
+    if "{" in text or "[" in text or "%" in text or "*|" in text:
+        m = _MERGE_FIELD_RE.search(text)
+        if m:
+            total += 1.5
+            evidence.append(f"template field: '{m.group(0)}'")
     return total, evidence
 
 
-def _politeness_evidence(pred: politeness.Prediction, text: str) -> tuple[str, ...]:
-    """Strategy names with the phrase that triggered them, strongest first."""
-    norm = politeness.normalize(text)
-    found = politeness.strategies(norm)
-    weights = politeness.load_model().weights
-    ranked = sorted(found, key=lambda s: -abs(weights.get("s:" + s, 0.0)))
-    out: list[str] = []
-    for name in ranked:
-        w = weights.get("s:" + name, 0.0)
-        if abs(w) < 0.05 or name in _NOISY_STRATEGIES:
-            continue
-        label = politeness.STRATEGY_LABELS.get(name, name)
-        sign = "+" if w > 0 else "-"
-        out.append(f"{sign} {label}: '{found[name][0]}'")
-        if len(out) >= _MAX_EVIDENCE:
-            break
-    if not out:
-        # No strategy: explain with the words the model leaned on.
-        for feat, contrib in pred.contributions[:3]:
-            sign = "+" if contrib > 0 else "-"
-            out.append(f"{sign} word: '{feat.split(':', 1)[1]}'")
-    return tuple(out)
-
-
-# Pronoun presence and punctuation fire on almost every text: true but no explanation.
+# Pronouns, punctuation and sentiment words fire on almost every text: true, but they
+# explain nothing to a reader.
 _NOISY_STRATEGIES = frozenset(
     {
         "first_person",
@@ -412,40 +448,88 @@ _NOISY_STRATEGIES = frozenset(
         "question_mark",
         "positive",
         "negative",
+        "exclamation",
+        "question_start",
     }
 )
+
+
+def _politeness_evidence(
+    model: politeness.PolitenessModel, a: politeness.Analysis, p: float
+) -> tuple[str, ...]:
+    """Strategies that pushed the verdict its way, strongest first."""
+    direction = 1.0 if p >= 0.5 else -1.0
+    weights = model.strategy_w
+    ranked = sorted(
+        (weights.get(name, 0.0) * direction, name)
+        for name in a.strategies
+        if name not in _NOISY_STRATEGIES
+    )
+    out: list[str] = []
+    shown: set[str] = set()
+    for push, name in reversed(ranked):
+        phrase = max(a.strategies[name], key=len)  # "thank you" rather than "thank"
+        if push <= 0.05 or phrase in shown:  # "why" is both a why-start and a question
+            continue
+        shown.add(phrase)
+        out.append(f"{politeness.STRATEGY_LABELS.get(name, name)}: '{phrase}'")
+        if len(out) >= _MAX_EVIDENCE:
+            break
+    if not out:
+        # No strategy explains it: name the words the model leaned on.
+        for feat, contrib in model.contributions(a, top=12):
+            kind, _, key = feat.partition(":")
+            if (
+                contrib * direction > 0
+                and kind in ("w", "b")
+                and not key.startswith("<s>")
+                and any(ch.isalnum() for ch in key)
+            ):
+                out.append(f"word: '{key}'")
+            if len(out) >= 3:
+                break
+    return tuple(out)
 
 
 def score_text(text: str, subject: str = "") -> ToneScores:
     """Score the sender's own words (*text*, already through :func:`new_text`).
 
     *subject* adds pressure and cold-outreach cues ("URGENT", "Quick question") but
-    is not fed to the politeness model, which was trained on message bodies.
+    is not fed to the politeness model, which was trained on message bodies. Text
+    without any word gets politeness 0.5 (unknown) and no politeness evidence.
     """
-    flat = _flat(text)
-    flat_subject = _flat(subject)
-    both = f"{flat_subject} . {flat}" if flat_subject else flat
+    model = politeness.load_model()
+    a = politeness.analyze(text)
+    # No words at all (an empty or all-quoted reply) says nothing about politeness:
+    # report the neutral 0.5 rather than the model's prior.
+    has_words = any(ch.isalnum() for ch in a.norm)  # stops at the first letter
+    p = model.probability(a) if has_words else 0.5
+    # Cues may run over a line break ("just following\nup"), so match on words.
+    words = a.words
+    both = [*tokenize(politeness.normalize(subject)), ".", *words] if subject else words
 
-    # The model sees line breaks (sentence starts matter to it), so not the flat text.
-    pred = politeness.load_model().predict(text, top=3)
+    starts = candidate_starts(both, _CUE_FIRST_WORDS)  # one scan for all three tables
+    body_starts = starts
+    if both is not words:  # hostility is judged on the body only: shift past the subject
+        offset = len(both) - len(words)
+        body_starts = [i - offset for i in starts if i >= offset]
 
-    h_total, h_ev = _match(_HOSTILITY, flat)
-    s_total, s_ev = _shouting(flat)
-    h_total += s_total
-    h_ev += s_ev
-    p_total, p_ev = _match(_PRESSURE, both)
-    c_total, c_ev = _match(_COLD, both)
+    h_total, h_ev = _match(_HOSTILITY, words, body_starts)
+    s_total, s_ev = _shouting(text)
+    p_total, p_ev = _match(_PRESSURE, both, starts)
+    c_total, c_ev = _match(_COLD, both, starts)
+    x_total, x_ev = _cold_extras(text)
 
     return ToneScores(
-        politeness=pred.p_polite,
-        hostility=_calibrate(h_total),
+        politeness=p,
+        hostility=_calibrate(h_total + s_total),
         pressure=_calibrate(p_total),
-        cold_outreach=_calibrate(c_total),
+        cold_outreach=_calibrate(c_total + x_total),
         evidence={
-            "politeness": _politeness_evidence(pred, text),
-            "hostility": tuple(h_ev[:_MAX_EVIDENCE]),
+            "politeness": _politeness_evidence(model, a, p) if has_words else (),
+            "hostility": tuple((h_ev + s_ev)[:_MAX_EVIDENCE]),
             "pressure": tuple(p_ev[:_MAX_EVIDENCE]),
-            "cold_outreach": tuple(c_ev[:_MAX_EVIDENCE]),
+            "cold_outreach": tuple((x_ev + c_ev)[:_MAX_EVIDENCE]),
         },
     )
 
@@ -578,7 +662,8 @@ def _strip_signature(lines: list[str]) -> list[str]:
             if len(tail) <= 7 and all(len(t.strip()) <= 80 for t in tail):
                 return body[: k + 1]
             break
-    # No sign-off: a final paragraph of short lines with phone/e-mail/URL is a signature.
+    # No sign-off: a final paragraph that opens with a name ("John Smith") and holds
+    # a phone number, address or URL is a signature. "Call me at 555-0100." is not.
     start = len(body)
     while start > 0 and body[start - 1].strip():
         start -= 1
@@ -586,12 +671,21 @@ def _strip_signature(lines: list[str]) -> list[str]:
     if (
         start > 0
         and 2 <= len(block) <= 8
+        and _looks_like_name(block[0])
         and all(len(t.strip()) <= 80 for t in block)
-        and sum(bool(_CONTACT_RE.search(t)) for t in block) >= 1
-        and not any(t.rstrip().endswith(("?", ".")) and len(t) > 40 for t in block)
+        and any(_CONTACT_RE.search(t) for t in block[1:])
     ):
         return body[:start]
     return body
+
+
+def _looks_like_name(line: str) -> bool:
+    words = line.split()
+    return (
+        1 <= len(words) <= 4
+        and not any(ch.isdigit() or ch == "@" for ch in line)
+        and not line.rstrip().endswith((".", "?", "!", ":", ","))
+    )
 
 
 def _tidy(lines: Iterable[str]) -> str:
