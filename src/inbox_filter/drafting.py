@@ -401,13 +401,24 @@ def run_drafts(
     # 2. plan (decisions were made with the learned thresholds: see service.learned_policy)
     blocked = blocked_senders(store, account.name)
     text = draft_text(settings, account)
+    in_junk = store.junk_senders(account.name)
     for c in contacts:
         if not c.decision.suggests or c.decision.address in blocked:
             continue
         latest = latest_message(store, account.name, c.decision.address)
         unsub = None
         if c.decision.action == "unsubscribe":
-            unsub = plan_unsubscribe(fetch_raw, account, c.decision.address, latest, opts)
+            if c.decision.address in in_junk:
+                unsub = UnsubscribePlan(
+                    "none",
+                    (
+                        "not unsubscribed: mail from this sender lands in your Junk folder, and "
+                        "unsubscribing from spam confirms your address is read",
+                        "offered: mute it instead",
+                    ),
+                )
+            else:
+                unsub = plan_unsubscribe(fetch_raw, account, c.decision.address, latest, opts)
         generation = ss.generation(account.name, c.decision.address)
         rep.planned.append(
             plan_one(c, account, text, latest, generation, unsub, drafts_folder, now)

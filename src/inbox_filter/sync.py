@@ -183,6 +183,9 @@ def sync_imap(
     report = SyncReport(account)
     session.enable_condstore()
     plan = [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]
+    if folders.junk:
+        # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
+        plan.append((folders.junk, "junk"))
     for folder, role in plan:
         ctx.check()
         report.folders.append(_sync_folder(session, store, folder, role, identities, progress, ctx))
@@ -248,7 +251,7 @@ def _sync_folder(
     rep.new = len(new_uids)
     done = 0
     batch_size = session.account.batch_size
-    direction: Direction = "out" if role == "sent" else "in"
+    direction: Direction = {"sent": "out", "junk": "junk"}.get(role, "in")  # type: ignore[assignment]
     for i in range(0, len(new_uids), batch_size):
         batch = new_uids[i : i + batch_size]
         ctx.check()

@@ -106,6 +106,13 @@ def plan_unsubscribe(
     authenticated = trusted_aligned or dkim_ok
 
     one_click = one_click_uri(latest.list_unsubscribe, latest.list_unsubscribe_post)
+    target_problem = ""
+    if one_click:
+        # The same checks the POST makes, now: a target we would refuse is never offered.
+        try:
+            validate_https_target(one_click)
+        except InboxFilterError as exc:
+            target_problem, one_click = exc.message, None
     if one_click and covered:
         return UnsubscribePlan(
             "one_click",
@@ -126,7 +133,9 @@ def plan_unsubscribe(
                 links=uris,
                 extra=extra,
             )
-    if not authenticated:
+    if target_problem:
+        why = f"not unsubscribed: the one-click address is refused ({target_problem})"
+    elif not authenticated:
         why = f"not unsubscribed: the mail is not authenticated ({dkim_why})"
     elif one_click:
         why = f"not unsubscribed by one-click: {dkim_why}"

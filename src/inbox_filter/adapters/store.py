@@ -627,6 +627,16 @@ class Store:
         for _id, mid, date, rcpts, refs in cur:
             yield Outbound(mid, date, tuple((rcpts or "").split()), tuple((refs or "").split()))
 
+    def junk_senders(self, account: str) -> set[str]:
+        """Senders with mail in the Junk folder."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT sender FROM messages WHERE account = ? AND direction = 'junk'",
+                (account,),
+            )
+        }
+
     def names(self, account: str) -> dict[str, str]:
         return dict(
             self.conn.execute("SELECT address, name FROM names WHERE account = ?", (account,))

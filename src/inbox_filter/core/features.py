@@ -20,7 +20,8 @@ from typing import Any, Literal
 from .addresses import decode_words, parse_address_list, strip_controls
 from .history import MessageTone
 
-Direction = Literal["in", "out"]
+# "junk": mail in the Junk folder, kept only to know who lands there (never scored).
+Direction = Literal["in", "out", "junk"]
 
 # At most this much of the first text part is read (issue #2; never attachments).
 TEXT_LIMIT = 16 * 1024
