@@ -27,6 +27,10 @@ CONFIG_ENV = "INBOX_FILTER_CONFIG"
 
 Security = Literal["tls", "starttls", "none"]
 _SECURITY_PORTS: dict[str, int] = {"tls": 993, "starttls": 143, "none": 143}
+# How an account logs in: IMAP LOGIN with a password, or a SASL OAuth2 bearer token
+# (OAUTHBEARER, RFC 7628, where offered; else Google/Microsoft's XOAUTH2).
+Auth = Literal["password", "oauth2"]
+_AUTH_VALUES: tuple[str, ...] = ("password", "oauth2")
 
 T = TypeVar("T")
 
@@ -70,16 +74,30 @@ class AccountSettings:
     # Authentication-Results are trusted only from these receiving servers (RFC 8601 §5).
     authserv_id: tuple[str, ...] = ()
     mute_folder: str = "Muted"
+    auth: Auth = "password"
+    # Shell command printing a fresh OAuth2 access token (auth = "oauth2" only).
+    oauth2_token_command: str | None = None
 
     @property
     def password_env(self) -> str:
         """Environment variable read for the password (containers, CI)."""
         return password_env_name(self.name)
 
+    @property
+    def token_env(self) -> str:
+        """Environment variable read for the OAuth2 access token (containers, CI)."""
+        return token_env_name(self.name)
+
 
 def password_env_name(account: str) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in account).upper()
     return f"INBOX_FILTER_PASSWORD_{safe}"
+
+
+def token_env_name(account: str) -> str:
+    """``INBOX_FILTER_TOKEN_<ACCOUNT>``, spelled like :func:`password_env_name`."""
+    safe = "".join(c if c.isalnum() else "_" for c in account).upper()
+    return f"INBOX_FILTER_TOKEN_{safe}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +325,8 @@ _ACCOUNT_KEYS = {
     "folders",
     "authserv_id",
     "mute_folder",
+    "auth",
+    "oauth2_token_command",
 }
 _FOLDER_KEYS = {"inbox", "sent", "drafts", "junk"}
 
@@ -352,6 +372,7 @@ def _parse_account(name: str, raw: Mapping[str, Any], where: _Where) -> AccountS
             'add identities = ["you@example.org"] (every address you send from)',
         )
     password_command = _get(raw, "password_command", str, where, sec, default=None)
+    auth, oauth2_token_command = _parse_auth(raw, where, sec, password_command)
     ca_raw = _get(raw, "ca_file", str, where, sec, default=None)
     ca_file = Path(os.path.expanduser(ca_raw)) if ca_raw else None
     if ca_file is not None and not ca_file.is_file():
@@ -404,7 +425,40 @@ def _parse_account(name: str, raw: Mapping[str, Any], where: _Where) -> AccountS
         display_name=display_name,
         authserv_id=tuple(a.strip().lower() for a in authserv),
         mute_folder=mute_folder,
+        auth=auth,
+        oauth2_token_command=oauth2_token_command,
     )
+
+
+def _parse_auth(
+    raw: Mapping[str, Any], where: _Where, sec: str, password_command: str | None
+) -> tuple[Auth, str | None]:
+    """``auth`` and ``oauth2_token_command``: a key for the other login kind is refused,
+    since it would be silently ignored."""
+    auth = _get(raw, "auth", str, where, sec, default="password")
+    if auth not in _AUTH_VALUES:
+        raise ConfigError(
+            f'{where}: [{sec}] auth: expected "password" or "oauth2", got {auth!r}',
+            'use auth = "password" (the default) or auth = "oauth2"',
+        )
+    command = _get(raw, "oauth2_token_command", str, where, sec, default=None)
+    if command is not None and not command.strip():
+        raise ConfigError(
+            f"{where}: [{sec}] oauth2_token_command: expected a shell command, got an empty string"
+        )
+    if auth == "password" and command is not None:
+        raise ConfigError(
+            f'{where}: [{sec}] oauth2_token_command is only used with auth = "oauth2" '
+            f"(auth is {auth!r}{'' if 'auth' in raw else ', the default'})",
+            'add auth = "oauth2" to the account, or remove oauth2_token_command',
+        )
+    if auth == "oauth2" and password_command is not None:
+        raise ConfigError(
+            f'{where}: [{sec}] password_command is not used with auth = "oauth2"',
+            "use oauth2_token_command (a command that prints an access token) instead, "
+            'or set auth = "password"',
+        )
+    return ("oauth2" if auth == "oauth2" else "password"), command
 
 
 def _is_loopback(host: str) -> bool:

@@ -340,7 +340,7 @@ class Daemon:
         """One IDLE connection until it drops or we stop. False when IDLE is missing."""
         name = account.name
         st = self.accounts[name]
-        session = imap.connect(account, secrets.get_password(account))
+        session = imap.connect(account, secrets.get_credential(account))
         st.idle_session = session
         try:
             if not session.has("IDLE"):

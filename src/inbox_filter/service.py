@@ -67,12 +67,12 @@ def scan_account(
     the planned drafts are returned for printing.
     """
     identities = normalize_identities(account.identities)
-    password = secrets.get_password(account)
+    credential = secrets.get_credential(account)
     at = _now(now)
     ctx = ctx or RunContext()
     with Store.open(state_dir) as store:
         with ctx.stage("connect"):
-            session = imap.connect(account, password)
+            session = imap.connect(account, credential)
         ctx.closers.append(session.client.shutdown)
         with session:
             folders = session.resolve_folders()
@@ -186,14 +186,20 @@ def check_account(account: AccountSettings) -> CheckResult:
 
     res = CheckResult(account.name, True)
     try:
-        password = secrets.get_password(account)
-        res.add("ok", f"password from {password.source}")
-        with imap.connect(account, password) as session:
+        credential = secrets.get_credential(account)
+        res.add("ok", credential.describe())
+        with imap.connect(account, credential) as session:
             if session.tls_version:
                 res.add("ok", f"TLS {session.tls_version} ({session.cipher}), certificate verified")
             elif account.security == "none":
                 res.add("warn", "no TLS (allowed only because the host is loopback)")
-            res.add("ok", f"logged in as {account.username}")
+            if credential.kind == "oauth2":
+                res.add(
+                    "ok",
+                    f"logged in with OAuth2 ({session.auth_mechanism}) as {account.username}",
+                )
+            else:
+                res.add("ok", f"logged in as {account.username}")
             wanted = ("IDLE", "CONDSTORE", "UIDPLUS", "SPECIAL-USE", "ENABLE", "QRESYNC", "MOVE")
             have = [c for c in wanted if session.has(c)]
             missing = [c for c in wanted if not session.has(c)]
