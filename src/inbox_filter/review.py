@@ -109,7 +109,7 @@ def approve(
     if s.state != "approved":
         ss.transition(s.id, "approved", now, "approved on the command line")
     account = settings.account(s.account)
-    with imap.connect(account, secrets.get_password(account)) as session:
+    with imap.connect(account, secrets.get_credential(account)) as session:
         approved = ss.get(s.id)
         assert approved is not None
         return execute(session, store, account, approved, now, opts or {})
@@ -128,7 +128,7 @@ def dismiss(store: Store, settings: Settings, sid: str) -> str:
         return "dismissed"
     account = settings.account(s.account)
     try:
-        with imap.connect(account, secrets.get_password(account)) as session:
+        with imap.connect(account, secrets.get_credential(account)) as session:
             removed = Writer(session).remove_own_draft(
                 s.draft_folder, s.draft_uidvalidity, s.draft_uid, s.id
             )

@@ -127,23 +127,23 @@ def test_config_broken_while_the_daemon_runs(dovecot: DovecotServer, tmp_path: P
     good = cfg.read_text()
     d = Daemon(cfg, pw_env(dovecot, user), tmp_path / "daemon.log")
     try:
-        wait_for(lambda: d.account().get("idle") == "active", 20, "IDLE")
+        wait_for(lambda: d.account().get("idle") == "active", 60, "IDLE")
         cfg.write_text(good.replace("interval_minutes = 60", "interval_minutes = 'often'"))
         d.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "the config is invalid, keeping the running one" in d.log_text(), 10,
+        wait_for(lambda: "the config is invalid, keeping the running one" in d.log_text(), 30,
                  "the reload error")
         assert "interval_minutes: expected" in d.log_text()
         assert d.proc.poll() is None  # still running, with the old config
         pushy(dovecot, user, 1)
         pushy(dovecot, user, 2)
-        wait_for(lambda: draft_count(dovecot, user) == 1, 20, "work going on")
+        wait_for(lambda: draft_count(dovecot, user) == 1, 60, "work going on")
         # A start with the broken config is refused with the same clear message.
         run = run_cli("--config", str(cfg), "--state-dir", str(tmp_path / "other"), "daemon",
                       "--once", env=pw_env(dovecot, user))
         assert run.code == 3 and "interval_minutes" in run.err
         cfg.write_text(good)
         d.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "config reloaded" in d.log_text(), 10, "the reload")
+        wait_for(lambda: "config reloaded" in d.log_text(), 30, "the reload")
         time.sleep(0.5)
         rc, _ = d.stop()
         assert rc == 0

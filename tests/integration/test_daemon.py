@@ -102,7 +102,7 @@ def test_idle_push_and_single_instance(dovecot: DovecotServer, tmp_path: Path, d
     env = pw_env(dovecot, user)
     d = daemons(cfg, env, tmp_path / "daemon.log")
     wait_for(lambda: d.account().get("state") == "ok" and d.account().get("idle") == "active",
-             20, "the first scan and IDLE")
+             60, "the first scan and IDLE")
     assert draft_count(dovecot, user) == 0  # one message is not a verdict
 
     # A second daemon on the same state folder refuses, naming the first.
@@ -113,9 +113,10 @@ def test_idle_push_and_single_instance(dovecot: DovecotServer, tmp_path: Path, d
     t0 = time.monotonic()
     pushy(dovecot, user, 1)
     pushy(dovecot, user, 2)
-    wait_for(lambda: draft_count(dovecot, user) == 1, 15, "the draft (via IDLE)")
+    wait_for(lambda: draft_count(dovecot, user) == 1, 30, "the draft (via IDLE)")
     elapsed = time.monotonic() - t0
-    assert elapsed < 15, "IDLE, not the 60-minute schedule, brought it"
+    print(f"draft {elapsed:.1f} s after delivery")
+    assert elapsed < 30, "IDLE, not the 60-minute schedule, brought it"
     assert "new mail (IDLE)" in d.log_text()
     status = d.account()
     assert status["result"]["drafts_written"] == 1 and status["next_run"]
@@ -130,15 +131,15 @@ def test_server_restart_backoff_and_recovery(dovecot_factory, tmp_path: Path, da
     pushy(server, user, 0)
     cfg = write_config(tmp_path, server, user, extra=FAST)
     d = daemons(cfg, pw_env(server, user), tmp_path / "daemon.log")
-    wait_for(lambda: d.account().get("idle") == "active", 20, "IDLE")
+    wait_for(lambda: d.account().get("idle") == "active", 60, "IDLE")
     server.stop()
-    wait_for(lambda: "IDLE connection lost" in d.log_text(), 15, "the daemon noticing")
+    wait_for(lambda: "IDLE connection lost" in d.log_text(), 60, "the daemon noticing")
     time.sleep(3)  # it keeps retrying, quietly
     server.start()
-    wait_for(lambda: d.account().get("idle") == "active", 20, "IDLE again")
+    wait_for(lambda: d.account().get("idle") == "active", 60, "IDLE again")
     pushy(server, user, 1)
     pushy(server, user, 2)
-    wait_for(lambda: draft_count(server, user) == 1, 20, "the draft after recovery")
+    wait_for(lambda: draft_count(server, user) == 1, 60, "the draft after recovery")
     time.sleep(2)
     assert draft_count(server, user) == 1  # no duplicates
     log = d.log_text()
@@ -165,9 +166,9 @@ def test_two_accounts_one_wrong_password(dovecot: DovecotServer, tmp_path: Path,
     env = {"INBOX_FILTER_PASSWORD_GOOD": dovecot.password(good),
            "INBOX_FILTER_PASSWORD_BAD": "wrong"}
     d = daemons(cfg, env, tmp_path / "daemon.log")
-    wait_for(lambda: draft_count(dovecot, good) == 1, 20, "the good account's draft")
+    wait_for(lambda: draft_count(dovecot, good) == 1, 60, "the good account's draft")
     bad_status = wait_for(lambda: d.account("bad").get("state") == "error" and d.account("bad"),
-                          20, "the bad account's error")
+                          60, "the bad account's error")
     assert "refused the login" in bad_status["last_error"]
     # A refused login waits long before the next try (no account lockout).
     assert bad_status["next_run"] is not None
@@ -176,7 +177,7 @@ def test_two_accounts_one_wrong_password(dovecot: DovecotServer, tmp_path: Path,
     pushy(dovecot, good, 3, sender="other@pushy.example")
     pushy(dovecot, good, 4, sender="other@pushy.example")
     pushy(dovecot, good, 5, sender="other@pushy.example")
-    wait_for(lambda: draft_count(dovecot, good) == 2, 20, "a second draft for the good account")
+    wait_for(lambda: draft_count(dovecot, good) == 2, 60, "a second draft for the good account")
     assert d.stop()[0] == 0
 
 
@@ -223,7 +224,7 @@ def test_sigterm_mid_scan_then_restart_equals_uninterrupted(
     cfg = write_config(tmp, dovecot, user, extra=FAST)
     cfg.write_text(cfg.read_text().replace("timeout = 10", "timeout = 10\nbatch_size = 100"))
     d = daemons(cfg, pw_env(dovecot, user), tmp / "daemon.log")
-    wait_for(lambda: d.account().get("state") == "running", 20, "a scan in progress", step=0.05)
+    wait_for(lambda: d.account().get("state") == "running", 60, "a scan in progress", step=0.05)
     time.sleep(0.5)
     rc, took = d.stop()
     assert rc == 0 and took < 10, (rc, took)
@@ -252,7 +253,7 @@ def test_memory_and_fds_flat_under_steady_mail(dovecot: DovecotServer, tmp_path:
     user, _ = dovecot.new_user()
     cfg = write_config(tmp_path, dovecot, user, extra=FAST)
     d = daemons(cfg, pw_env(dovecot, user), tmp_path / "daemon.log")
-    wait_for(lambda: d.account().get("idle") == "active", 20, "IDLE")
+    wait_for(lambda: d.account().get("idle") == "active", 60, "IDLE")
     seconds = float(os.environ.get("INBOX_FILTER_SOAK_SECONDS", "40"))
     samples: list[tuple[float, int, int]] = []
     t0 = time.monotonic()
@@ -262,7 +263,7 @@ def test_memory_and_fds_flat_under_steady_mail(dovecot: DovecotServer, tmp_path:
         i += 1
         time.sleep(1.0)
         samples.append((time.monotonic() - t0, rss_kb(d.proc.pid), fd_count(d.proc.pid)))
-    wait_for(lambda: d.account().get("state") == "ok", 20, "the last scan")
+    wait_for(lambda: d.account().get("state") == "ok", 60, "the last scan")
     warm = [s for s in samples if s[0] > seconds / 3]
     rss = [r for _, r, _ in warm]
     fds = [f for _, _, f in warm]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import hashlib
+import logging
 import mailbox
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from ..core.features import Direction, RawMessage, split_header, text_of_message
 from ..errors import SourceError
+
+log = logging.getLogger(__name__)
 
 SENT_NAMES = frozenset(
     {
@@ -123,7 +126,13 @@ _parser = email.parser.BytesParser(policy=email.policy.compat32)
 def to_raw(item: LocalItem, data: bytes, mtime: float | None = None) -> RawMessage:
     """Whole message bytes -> RawMessage (the same shape as an IMAP fetch)."""
     msg = _parser.parsebytes(data)
-    part, text = text_of_message(msg)
+    try:
+        part, text = text_of_message(msg)
+    except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+        # The stdlib gives up on some broken MIME (e.g. a NUL in a charset): the headers
+        # still count, the text is left out.
+        log.info("%s: text part unreadable (%r); headers only", item.folder, exc)
+        part, text = None, None
     return RawMessage(
         folder=item.folder,
         uid=item.uid,

@@ -1,0 +1,1 @@
+"""Benchmark harness: realistic mailboxes in a real Dovecot, the product against baselines."""

@@ -1,0 +1,159 @@
+"""Record the exact IMAP conversation of a cold scan, and the ideal byte count.
+
+The plan is made by running the product's own fetch path once -- ``imap.connect``,
+``ImapSession.enable_condstore/resolve_folders/examine/uids_after``,
+``sync._fetch_batch`` (headers, then the text sections it wants) and
+``ImapSession.drafts`` -- in the order ``sync_imap``/``scan_account`` call them, with
+the socket's ``send`` recorded. No tone scoring and no store: only the conversation.
+
+So the baselines replay the same command lines (batches, UID sets, sections) as the
+scan, derived from the product's constants (``META_ITEMS``, ``HEADER_ITEM``,
+``TEXT_LIMIT``, ``batch_size``) and its ``wants_text``/``find_text_part`` choices.
+
+Making the plan is also the pass that first touches every message: Dovecot parses each
+file for BODYSTRUCTURE and caches it (dovecot.index.cache), and the files land in the
+page cache. Every measured scenario therefore sees the same warm server.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.dovecot import parse_uid_set
+
+from inbox_filter.adapters import imap
+from inbox_filter.adapters.secrets import Secret
+from inbox_filter.config import load_settings
+from inbox_filter.core.features import TEXT_LIMIT, Direction
+from inbox_filter.runctx import RunContext
+from inbox_filter.sync import FolderReport, _fetch_batch
+
+_TEXT_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[([0-9.]+)\]<0\.\d+>\)$")
+
+
+@dataclass(slots=True)
+class FolderPlan:
+    folder: str
+    role: str
+    after: int  # UID SEARCH UID <after+1>:*
+    last_uid: int = 0
+    messages: int = 0
+    texts: int = 0
+    # [{"uids": [...], "texts": [{"section": "1", "uids": [...]}]}], in command order
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    commands: list[str]  # every command line after LOGIN, without tag, in order
+    folders: list[FolderPlan]
+    drafts: str | None
+    condstore: bool
+    header_items: list[str]
+    text_limit: int
+    messages: int = 0
+    texts: int = 0
+    header_bytes: int = 0  # the header-field literals the server returned
+    text_bytes_all: int = 0  # sum of min(TEXT_LIMIT, text part size), every message
+    text_bytes_needed: int = 0  # the same, only where the scan fetches the text
+    seconds: float = 0.0
+
+    @property
+    def ideal_bytes(self) -> int:
+        """Headers + min(16 KB, chosen text part) summed over all messages."""
+        return self.header_bytes + self.text_bytes_all
+
+    @property
+    def ideal_needed_bytes(self) -> int:
+        """Stricter: text only for the messages whose text the scan needs."""
+        return self.header_bytes + self.text_bytes_needed
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ideal_bytes"] = self.ideal_bytes
+        d["ideal_needed_bytes"] = self.ideal_needed_bytes
+        return d
+
+    def summary(self) -> dict[str, Any]:
+        """The plan without the command lists (for results)."""
+        d = self.to_json()
+        del d["commands"]
+        d["commands"] = len(self.commands)
+        d["folders"] = [
+            {k: v for k, v in asdict(f).items() if k != "batches"} for f in self.folders
+        ]
+        return d
+
+
+def _lines(chunks: list[bytes]) -> list[str]:
+    """Command lines without their tags (imaplib and imapclient send CRLF separately)."""
+    text = b"".join(chunks).decode()
+    return [line.split(" ", 1)[1] for line in text.split("\r\n") if line]
+
+
+def make_plan(config: Path, password: str, after: dict[str, int] | None = None) -> Plan:
+    """Run the scan's fetch conversation once (see module doc); ``after`` maps a folder to
+    the last UID already known (the "new mail" case)."""
+    t0 = time.perf_counter()
+    after = after or {}
+    settings = load_settings(config)
+    account = settings.accounts[0]
+    session = imap.connect(account, Secret(password, "benchmark"))
+    sent: list[bytes] = []
+    conn = session.client._imap
+    real_send = conn.send
+
+    def record(data: bytes) -> None:
+        sent.append(bytes(data))
+        real_send(data)
+
+    conn.send = record
+    plan = Plan([], [], None, False, [*imap.META_ITEMS, imap.HEADER_ITEM], TEXT_LIMIT)
+    ctx = RunContext()
+    with session:
+        plan.condstore = session.enable_condstore()
+        folders = session.resolve_folders()
+        folders.require("inbox", "sent")
+        for folder, role in [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]:
+            fp = FolderPlan(folder, role, after.get(folder, 0))
+            session.examine(folder)
+            uids = session.uids_after(fp.after)
+            direction: Direction = "out" if role == "sent" else "in"
+            for i in range(0, len(uids), account.batch_size):
+                batch = uids[i : i + account.batch_size]
+                mark = len(sent)
+                rep = FolderReport(folder, role)
+                raws, _ = _fetch_batch(session, folder, direction, batch, rep, ctx)
+                texts = []
+                for line in _lines(sent[mark:])[1:]:  # the header FETCH, then the texts
+                    m = _TEXT_FETCH.match(line)
+                    if m:
+                        texts.append(
+                            {"section": m.group(2), "uids": parse_uid_set(m.group(1).encode())}
+                        )
+                fp.batches.append({"uids": batch, "texts": texts})
+                fetched = set(rep.texts_fetched)
+                for raw in raws:
+                    plan.header_bytes += len(raw.header)
+                    if raw.text_part is not None:
+                        n = min(TEXT_LIMIT, raw.text_part.size)
+                        plan.text_bytes_all += n
+                        if raw.uid in fetched:
+                            plan.text_bytes_needed += n
+                fp.messages += len(raws)
+                fp.texts += len(fetched)
+            fp.last_uid = uids[-1] if uids else fp.after
+            plan.folders.append(fp)
+        plan.drafts = folders.drafts
+        if folders.drafts:
+            session.drafts(folders.drafts)
+        conn.send = real_send  # LOGOUT is not part of the plan
+    plan.commands = _lines(sent)
+    plan.messages = sum(f.messages for f in plan.folders)
+    plan.texts = sum(f.texts for f in plan.folders)
+    plan.seconds = time.perf_counter() - t0
+    return plan
