@@ -68,10 +68,9 @@ def test_easy_ham_bulk(shared_data: Path, tmp_path: Path) -> None:
     assert wrong_personal == [], f"personal messages classified bulk: {wrong_personal[:5]}"
 
     # Sender level: a sender whose mail is all personal is a person, never bulk.
-    contacts = {c.history.address: c for c in res.contacts}
-    only_personal = [s for s, n in personal_senders.items()
-                     if contacts[s].history.inbound == n]
+    contacts = {r["address"]: r for r in res.rows}
+    only_personal = [s for s, n in personal_senders.items() if contacts[s]["inbound"] == n]
     assert only_personal
-    assert [s for s in only_personal if contacts[s].score.bulk] == []
+    assert [s for s in only_personal if contacts[s]["bulk"]] == []
     # The RSS gateway is recognised as a feed by its address.
-    assert contacts[RSS_GATEWAY].score.bulk
+    assert contacts[RSS_GATEWAY]["bulk"]

@@ -360,30 +360,18 @@ def _sender_json(h: Any) -> dict[str, Any]:
 
 def _contact_json(c: Any) -> dict[str, Any]:
     """One correspondent for `contacts --json` (stable keys; README documents them)."""
-    s, d, h = c.score, c.decision, c.history
-    return {
-        **_sender_json(h),
-        "reciprocity": round(s.reciprocity, 3),
-        "relationship": s.relationship,
-        "bulk": s.bulk,
-        "tone": s.tone.to_json(),
-        "unanswered_streak": s.unanswered_streak,
-        "action": d.action,
-        "tactic": d.tactic,
-        "rule": d.rule,
-        "reasons": list(d.reasons),
-    }
+    from .judgement import contact_row
+
+    return _public(contact_row(c))
 
 
-def _suggestion_json(c: Any) -> dict[str, Any]:
-    d = c.decision
-    return {
-        "address": d.address,
-        "action": d.action,
-        "tactic": d.tactic,
-        "rule": d.rule,
-        "reasons": list(d.reasons),
-    }
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A cached row without its internal keys."""
+    return {k: v for k, v in row.items() if k not in ("first_ts", "last_ts", "seen")}
+
+
+def _suggestion_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("address", "action", "tactic", "rule", "reasons")}
 
 
 def _scan_json(results: list[Any], limit: int) -> dict[str, Any]:
@@ -425,18 +413,23 @@ _ACTION_LABEL = {
 }
 
 
-def _print_suggestions(console: Any, contacts: list[Any]) -> None:
-    sugg = [c for c in contacts if c.decision.suggests]
+def _print_suggestions(console: Any, rows: list[dict[str, Any]]) -> None:
+    sugg = [r for r in rows if r["action"] != "none"]
     if not sugg:
         console.print("No suggestions: nobody here needs a way out.")
         return
     console.print(f"[bold]{len(sugg)} suggestion(s)[/bold]")
-    for c in sugg:
-        d = c.decision
-        tactic = f" ({d.tactic.replace('_', ' ')})" if d.tactic and d.action == "decline" else ""
-        name = f" {c.history.name}" if c.history.name else ""
-        console.print(f"- {_ACTION_LABEL[d.action]}{tactic}: {d.address}{name}", highlight=False)
-        for reason in d.reasons:
+    for r in sugg:
+        tactic = (
+            f" ({r['tactic'].replace('_', ' ')})"
+            if r["tactic"] and r["action"] == "decline"
+            else ""
+        )
+        name = f" {r['name']}" if r["name"] else ""
+        console.print(
+            f"- {_ACTION_LABEL[r['action']]}{tactic}: {r['address']}{name}", highlight=False
+        )
+        for reason in r["reasons"]:
             console.print(f"    {reason}", highlight=False, markup=False)
 
 
@@ -495,7 +488,7 @@ def _print_scan(results: list[Any], limit: int) -> None:
                 _fmt_date(h.last),
             )
         console.print(table)
-        _print_suggestions(console, r.contacts)
+        _print_suggestions(console, r.rows)
         _print_drafts(console, r)
         console.print(
             f"{r.report.new} new message(s) read; {r.skipped_total} skipped as unreadable "
@@ -621,20 +614,23 @@ def _print_contacts(rows: list[Any], total: int) -> None:
     ):
         table.add_column(col, overflow="fold")
     for c in rows:
-        s, d, h = c.score, c.decision, c.history
-        action = _ACTION_LABEL[d.action] + (f" ({d.tactic})" if d.action == "decline" else "")
+        r = c if isinstance(c, dict) else _contact_json(c)
+        t = r["tone"]
+        action = _ACTION_LABEL[r["action"]] + (
+            f" ({r['tactic']})" if r["action"] == "decline" else ""
+        )
         table.add_row(
-            h.address,
-            str(h.inbound),
-            str(h.outbound),
-            _f(s.reciprocity),
-            ("bulk" if s.bulk else s.relationship),
-            _f(s.tone.politeness),
-            _f(s.tone.hostility),
-            _f(s.tone.pressure),
-            _f(s.tone.cold_outreach),
+            r["address"],
+            str(r["inbound"]),
+            str(r["outbound"]),
+            _f(r["reciprocity"]),
+            "bulk" if r["bulk"] else r["relationship"],
+            _f(t["politeness"]),
+            _f(t["hostility"]),
+            _f(t["pressure"]),
+            _f(t["cold_outreach"]),
             action,
-            d.reasons[0] if d.reasons else "",
+            r["reasons"][0] if r["reasons"] else "",
         )
     console.print(table)
 
@@ -1069,7 +1065,7 @@ def demo(obj: Ctx, directory: Path | None, as_json: bool) -> None:
             f"{res.scan.report.new} messages read from {res.directory / 'mail'}"
         )
         _print_contacts(res.contacts, len(res.contacts))
-        _print_suggestions(console, res.contacts)
+        _print_suggestions(console, [_contact_json(c) for c in res.contacts])
         console.print(
             f"\n[bold]{len(res.written)} draft(s)[/bold] written to the Maildir "
             f"folder {res.drafts_dir}:",

@@ -384,7 +384,7 @@ def run_demo(directory: Path | None = None) -> DemoResult:
             account,
             settings,
             None,
-            contacts,
+            [(c.decision, c.history.name) for c in contacts],
             NOW,
             dry_run=True,
             unsubscribe_options={"dnsfunc": demo_dns},

@@ -30,6 +30,7 @@ from .adapters.store import (
 )
 from .config import AccountSettings, Settings
 from .core import drafts as D
+from .core.policy import Decision
 from .core.suggestions import (
     OPEN_STATES,
     DraftSeen,
@@ -37,7 +38,6 @@ from .core.suggestions import (
     Transition,
     reconcile,
 )
-from .judgement import Contact
 from .runctx import RunContext
 from .unsubscribing import (
     RawFetcher,
@@ -154,7 +154,8 @@ def _identity_for(account: AccountSettings, latest: LatestMessage | None) -> str
 
 
 def plan_one(
-    contact: Contact,
+    decision: Decision,
+    name: str,
     account: AccountSettings,
     text: D.DraftText,
     latest: LatestMessage | None,
@@ -164,8 +165,7 @@ def plan_one(
     now: int,
 ) -> Planned:
     """The suggestion and draft bytes for one decision (pure given its inputs)."""
-    d = contact.decision
-    h = contact.history
+    d = decision
     sid = D.suggestion_id(account.name, d.address, d.action, generation)
     identity = _identity_for(account, latest)
     mid = D.draft_message_id(sid, identity)
@@ -194,7 +194,7 @@ def plan_one(
             identity=identity,
             text=text,
             to_address=d.address,
-            to_name=h.name or (latest.sender_name if latest else ""),
+            to_name=name or (latest.sender_name if latest else ""),
             subject=latest.subject if latest else "",
             in_reply_to=irt,
             references=refs,
@@ -334,7 +334,7 @@ def run_drafts(
     account: AccountSettings,
     settings: Settings,
     folders: Folders | None,
-    contacts: list[Contact],
+    decisions: list[tuple[Decision, str]],
     now: int,
     *,
     dry_run: bool,
@@ -402,13 +402,13 @@ def run_drafts(
     blocked = blocked_senders(store, account.name)
     text = draft_text(settings, account)
     in_junk = store.junk_senders(account.name)
-    for c in contacts:
-        if not c.decision.suggests or c.decision.address in blocked:
+    for decision, name in decisions:
+        if not decision.suggests or decision.address in blocked:
             continue
-        latest = latest_message(store, account.name, c.decision.address)
+        latest = latest_message(store, account.name, decision.address)
         unsub = None
-        if c.decision.action == "unsubscribe":
-            if c.decision.address in in_junk:
+        if decision.action == "unsubscribe":
+            if decision.address in in_junk:
                 unsub = UnsubscribePlan(
                     "none",
                     (
@@ -418,10 +418,10 @@ def run_drafts(
                     ),
                 )
             else:
-                unsub = plan_unsubscribe(fetch_raw, account, c.decision.address, latest, opts)
-        generation = ss.generation(account.name, c.decision.address)
+                unsub = plan_unsubscribe(fetch_raw, account, decision.address, latest, opts)
+        generation = ss.generation(account.name, decision.address)
         rep.planned.append(
-            plan_one(c, account, text, latest, generation, unsub, drafts_folder, now)
+            plan_one(decision, name, account, text, latest, generation, unsub, drafts_folder, now)
         )
 
     if dry_run or session is None:

@@ -1,18 +1,39 @@
 """Judgement over the store: histories -> scores -> decisions, with learned thresholds.
 
-Used by `scan`, `contacts` and the drafts pass; it reads the store and never the network.
+Used by `scan`, `contacts`, `report` and the drafts pass; it reads the store and never
+the network.
+
+A scan judges incrementally: each sender's result is cached as a row (the same JSON
+`contacts --json` prints), and only senders whose stored mail or marks changed are
+recomputed. Everything is recomputed when what the rows depend on changes: the
+thresholds (configured or learned), the user's identities, the scoring version, or the
+day of the mailbox's newest message (recency weights are computed per day).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from .adapters.store import Store, SuggestionStore
+from .adapters.store import (
+    JudgeCache,
+    Store,
+    SuggestionStore,
+    inbound_of,
+    outbound_touching,
+)
 from .core.addresses import normalize_identities
 from .core.history import SenderHistory, build_histories
 from .core.policy import Decision, Marks, PolicySettings, decide, organisation_domains
-from .core.scoring import SenderScore, reference_time, score_sender
+from .core.scoring import DAY, SenderScore, reference_time, score_sender
 from .core.suggestions import Lesson, learn
+
+# Bump when scoring or decisions change meaning: cached rows are then recomputed.
+JUDGE_VERSION = 1
+ACTION_ORDER = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +46,88 @@ class Contact:
     @property
     def history(self) -> SenderHistory:
         return self.score.history
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSummary:
+    """The counts of one correspondent, as a scan reports them (from a cached row)."""
+
+    address: str
+    name: str
+    inbound: int
+    outbound: int
+    replied: int
+    seen: int
+    first: int | None
+    last: int | None
+
+    @property
+    def read_rate(self) -> float | None:
+        return self.seen / self.inbound if self.inbound else None
+
+
+def _iso(ts: int | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def history_row(h: SenderHistory) -> dict[str, Any]:
+    """What a scan prints per sender (stable keys, README documents them)."""
+    return {
+        "address": h.address,
+        "name": h.name,
+        "inbound": h.inbound,
+        "outbound": h.outbound,
+        "replied": h.replied,
+        "seen": h.seen,
+        "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
+        "first": _iso(h.first),
+        "last": _iso(h.last),
+        "first_ts": h.first,
+        "last_ts": h.last,
+    }
+
+
+def contact_row(c: Contact) -> dict[str, Any]:
+    """One correspondent for `contacts --json` (stable keys; README documents them)."""
+    s, d = c.score, c.decision
+    return {
+        **history_row(c.history),
+        "reciprocity": round(s.reciprocity, 3),
+        "relationship": s.relationship,
+        "bulk": s.bulk,
+        "tone": s.tone.to_json(),
+        "unanswered_streak": s.unanswered_streak,
+        "action": d.action,
+        "tactic": d.tactic,
+        "rule": d.rule,
+        "reasons": list(d.reasons),
+    }
+
+
+def summary(row: dict[str, Any]) -> SenderSummary:
+    return SenderSummary(
+        row["address"],
+        row["name"],
+        row["inbound"],
+        row["outbound"],
+        row["replied"],
+        row["seen"],
+        row.get("first_ts"),
+        row.get("last_ts"),
+    )
+
+
+def decision_of(row: dict[str, Any]) -> Decision:
+    return Decision(
+        row["address"], row["action"], row["tactic"], row["rule"], tuple(row["reasons"])
+    )
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Suggestions first (walk away, decline, unsubscribe), then by volume."""
+    return sorted(
+        rows, key=lambda r: (ACTION_ORDER.get(r["action"], 9), -r["inbound"], r["address"])
+    )
 
 
 def histories_from_store(
@@ -50,12 +153,14 @@ def assess(
     policy: PolicySettings,
     marks: Marks,
     now: int,
+    ref: int | None = None,
 ) -> list[Contact]:
     """Score and decide every correspondent who wrote to the user.
 
-    Suggestions first (walk away, decline, unsubscribe), then by volume.
+    Suggestions first (walk away, decline, unsubscribe), then by volume. ``ref`` is the
+    'now' of recency (default: the newest message of these histories, or ``now``).
     """
-    ref = reference_time(histories, now)
+    ref = reference_time(histories, now) if ref is None else ref
     orgs = organisation_domains(policy, identities)
     out = []
     for h in histories.values():
@@ -63,8 +168,7 @@ def assess(
             continue
         score = score_sender(h, ref)
         out.append(Contact(score, decide(score, policy, orgs, marks, ref)))
-    order = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
-    out.sort(key=lambda c: (order[c.decision.action], -c.history.inbound, c.history.address))
+    out.sort(key=lambda c: (ACTION_ORDER[c.decision.action], -c.history.inbound, c.history.address))
     return out
 
 
@@ -75,6 +179,7 @@ def contacts_from_store(
     policy: PolicySettings,
     now: int,
 ) -> list[Contact]:
+    """Everything recomputed from the stored mail (for `contacts --explain`, `report`)."""
     identities = normalize_identities(identities_raw)
     learned, _ = learned_policy(store, account, policy)
     return assess(
@@ -83,6 +188,7 @@ def contacts_from_store(
         learned,
         marks_from_store(store, account),
         now,
+        _day_ref(JudgeCache(store).newest_date(account), now),
     )
 
 
@@ -91,3 +197,88 @@ def learned_policy(
 ) -> tuple[PolicySettings, tuple[Lesson, ...]]:
     """The configured thresholds, tightened where the user kept dismissing (see learn)."""
     return learn(SuggestionStore(store).outcomes(account), policy)
+
+
+def _day_ref(newest: int | None, now: int) -> int:
+    """Recency's 'now': the end of the day of the newest message (or of today).
+
+    One value per day keeps cached rows comparable: recomputing one sender never scores
+    it against a different clock than the rest.
+    """
+    ref = min(now, newest) if newest is not None else now
+    return (ref // DAY) * DAY + DAY - 1
+
+
+@dataclass(slots=True)
+class Judgement:
+    rows: list[dict[str, Any]]  # every correspondent, suggestions first
+    lessons: tuple[Lesson, ...]
+    recomputed: int  # senders computed this time
+    full: bool  # everything was recomputed
+
+    def summaries(self) -> dict[str, SenderSummary]:
+        return {r["address"]: summary(r) for r in self.rows}
+
+    def decisions(self) -> list[tuple[Decision, str]]:
+        return [(decision_of(r), r["name"]) for r in self.rows if r["action"] != "none"]
+
+
+def judge(
+    store: Store,
+    account: str,
+    identities_raw: tuple[str, ...],
+    policy: PolicySettings,
+    now: int,
+) -> Judgement:
+    """Every correspondent's row, recomputing only what changed since the last scan."""
+    identities = normalize_identities(identities_raw)
+    learned, lessons = learned_policy(store, account, policy)
+    cache = JudgeCache(store)
+    ref = _day_ref(cache.newest_date(account), now)
+    key = hashlib.sha256(
+        json.dumps([JUDGE_VERSION, repr(learned), sorted(identities), ref]).encode()
+    ).hexdigest()[:24]
+    marks = marks_from_store(store, account)
+    if cache.key(account) != key:
+        histories = histories_from_store(store, account, identities)
+        rows = _rows(histories, identities, learned, marks, now, ref)
+        cache.replace_all(account, key, rows, now)
+        return Judgement(sort_rows(list(rows.values())), lessons, len(rows), True)
+    dirty = cache.dirty(account)
+    if dirty:
+        histories = build_histories(
+            inbound_of(store, account, dirty),
+            outbound_touching(store, account, dirty),
+            identities,
+            store.names(account),
+        )
+        # Rows of senders that share a message with a dirty one are partial here: only
+        # the dirty senders' histories are complete, and only they are stored.
+        dirty_set = set(dirty)
+        wanted = {a: h for a, h in histories.items() if a in dirty_set}
+        cache.update(account, dirty, _rows(wanted, identities, learned, marks, now, ref))
+    return Judgement(sort_rows(cache.rows(account)), lessons, len(dirty), False)
+
+
+def _rows(
+    histories: dict[str, SenderHistory],
+    identities: frozenset[str],
+    policy: PolicySettings,
+    marks: Marks,
+    now: int,
+    ref: int,
+) -> dict[str, dict[str, Any]]:
+    rows = {
+        c.history.address: contact_row(c)
+        for c in assess(histories, identities, policy, marks, now, ref)
+    }
+    for a, h in histories.items():  # people the user wrote to who never wrote back
+        if a not in rows:
+            rows[a] = {
+                **history_row(h),
+                "action": "none",
+                "tactic": None,
+                "rule": "no-mail",
+                "reasons": [],
+            }
+    return rows

@@ -16,11 +16,10 @@ from .adapters.local import LocalSource, SourceSpec
 from .adapters.store import Store
 from .config import AccountSettings, Settings
 from .core.addresses import normalize_identities
-from .core.history import SenderHistory
 from .core.policy import PolicySettings
 from .core.suggestions import Lesson
 from .drafting import DraftReport, run_drafts
-from .judgement import Contact, assess, histories_from_store, learned_policy, marks_from_store
+from .judgement import Judgement, SenderSummary, judge
 from .runctx import RunContext
 from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
 
@@ -31,18 +30,29 @@ log = logging.getLogger(__name__)
 class ScanResult:
     account: str
     report: SyncReport
-    histories: dict[str, SenderHistory]
+    judgement: Judgement
     skipped_total: int = 0
     notes: list[str] = field(default_factory=list)
-    contacts: list[Contact] = field(default_factory=list)
     drafts: DraftReport | None = None
-    lessons: tuple[Lesson, ...] = ()
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
-    def suggestions(self) -> list[Contact]:
-        return [c for c in self.contacts if c.decision.suggests]
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        """Every correspondent as `contacts --json` rows, suggestions first."""
+        return self.judgement.rows
 
-    def senders(self) -> list[SenderHistory]:
+    @property
+    def histories(self) -> dict[str, SenderSummary]:
+        return self.judgement.summaries()
+
+    @property
+    def lessons(self) -> tuple[Lesson, ...]:
+        return self.judgement.lessons
+
+    def suggestions(self) -> list[dict[str, object]]:
+        return [r for r in self.rows if r["action"] != "none"]
+
+    def senders(self) -> list[SenderSummary]:
         """Everyone who wrote to the user, most messages first."""
         rows = [h for h in self.histories.values() if h.inbound > 0]
         rows.sort(key=lambda h: (-h.inbound, -h.outbound, h.address))
@@ -82,11 +92,7 @@ def scan_account(
             report = sync_imap(session, store, folders, identities, progress, ctx)
             ctx.check()
             with ctx.stage("judge"):
-                histories = histories_from_store(store, account.name, identities)
-                policy, lessons = learned_policy(store, account.name, settings.policy)
-                contacts = assess(
-                    histories, identities, policy, marks_from_store(store, account.name), at
-                )
+                judgement = judge(store, account.name, account.identities, settings.policy, at)
             ctx.check()
             with ctx.stage("drafts"):
                 drafts = run_drafts(
@@ -95,7 +101,7 @@ def scan_account(
                     account,
                     settings,
                     folders,
-                    contacts,
+                    judgement.decisions(),
                     at,
                     dry_run=dry_run,
                     unsubscribe_options=unsubscribe_options,
@@ -104,14 +110,7 @@ def scan_account(
                 )
         notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
         result = ScanResult(
-            account.name,
-            report,
-            histories,
-            store.skipped_count(account.name),
-            notes,
-            contacts,
-            drafts,
-            lessons,
+            account.name, report, judgement, store.skipped_count(account.name), notes, drafts
         )
     result.stages = ctx.rounded()
     log.info(
@@ -119,7 +118,7 @@ def scan_account(
         account.name,
         report.new,
         report.skipped,
-        len(histories),
+        len(judgement.rows),
         len(drafts.appended),
     )
     return result
@@ -145,20 +144,11 @@ def scan_local(
                 "folders not read (map them with --folder-map NAME=inbox|sent): "
                 + ", ".join(sorted(set(source.skipped_folders)))
             )
-        histories = histories_from_store(store, spec.account_id, identities)
+        judgement = judge(
+            store, spec.account_id, identities_raw, policy or PolicySettings(), _now(now)
+        )
         return ScanResult(
-            spec.account_id,
-            report,
-            histories,
-            store.skipped_count(spec.account_id),
-            notes,
-            assess(
-                histories,
-                identities,
-                policy or PolicySettings(),
-                marks_from_store(store, spec.account_id),
-                _now(now),
-            ),
+            spec.account_id, report, judgement, store.skipped_count(spec.account_id), notes
         )
 
 

@@ -25,7 +25,6 @@ from .adapters.store import Checkpoint, Store
 from .core.body import decode_text_part
 from .core.features import Direction, MessageFeatures, RawMessage, extract_features
 from .core.history import MessageTone
-from .core.tone import html_to_text, new_text, score_text
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -137,6 +136,8 @@ def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
 
     Only scores and short evidence phrases are kept; the text itself is dropped here.
     """
+    from .core.tone import html_to_text, new_text, score_text  # only when there is text
+
     plain = html_to_text(text) if subtype == "html" else text
     t = score_text(new_text(plain), subject)
     return MessageTone(

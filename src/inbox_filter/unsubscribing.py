@@ -22,10 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters.dkim_verify import one_click_authenticated, verify_signatures
 from .adapters.imap import ImapSession
 from .adapters.store import LatestMessage
-from .adapters.unsubscribe_http import one_click_post
 from .config import AccountSettings
 from .core.addresses import domain_of
 from .core.suggestions import Suggestion
@@ -97,6 +95,9 @@ def plan_unsubscribe(
         if raw is None:
             dkim_why = "the list's newest message could not be fetched to check its DKIM signature"
         else:
+            # dkimpy pulls in dnspython: imported only when a list is checked.
+            from .adapters.dkim_verify import one_click_authenticated, verify_signatures
+
             dnsfunc: Callable[..., Any] | None = opts.get("dnsfunc")
             results = verify_signatures(raw, dnsfunc=dnsfunc)
             covered, dkim_why = one_click_authenticated(results, sender_domain)
@@ -161,6 +162,8 @@ def _fetch_raw(session: ImapSession | None, latest: LatestMessage) -> bytes | No
 
 def execute_one_click(s: Suggestion, opts: dict[str, Any]) -> tuple[bool, str]:
     """Send the RFC 8058 POST for an approved suggestion; (ok, what happened)."""
+    from .adapters.unsubscribe_http import one_click_post
+
     uri = s.detail.get("uri")
     if not isinstance(uri, str):
         return False, "no one-click address recorded"

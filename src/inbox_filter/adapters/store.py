@@ -213,6 +213,32 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        7,
+        "judgement cache: per-sender results, recomputed only for senders that changed",
+        """
+        CREATE TABLE sender_cache (
+            account   TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            row       TEXT NOT NULL,             -- JSON: the contact as `contacts --json`
+            PRIMARY KEY (account, address)
+        );
+        -- Senders whose stored mail (or marks) changed since their row was computed.
+        CREATE TABLE dirty_senders (
+            account   TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            PRIMARY KEY (account, address)
+        );
+        -- What the cached rows were computed with; any difference recomputes them all.
+        CREATE TABLE judge_state (
+            account   TEXT PRIMARY KEY,
+            key       TEXT NOT NULL,
+            at        INTEGER NOT NULL
+        );
+        CREATE INDEX messages_date ON messages (account, date);
+        CREATE INDEX recipients_addr_msg ON recipients (address, message);
+        """,
+    ),
 )
 
 
@@ -373,6 +399,7 @@ class Store:
     def reset_folder(self, account: str, folder: str) -> int:
         """Forget a folder (UIDVALIDITY changed): its messages and checkpoint."""
         with self.transaction() as c:
+            _dirty_for_rows(c, account, "folder = ?", (folder,))
             n = c.execute(
                 "DELETE FROM messages WHERE account = ? AND folder = ?", (account, folder)
             ).rowcount
@@ -474,6 +501,7 @@ class Store:
         if cur.rowcount != 1 or cur.lastrowid is None:
             return  # already stored (a retried batch)
         rowid = cur.lastrowid
+        _dirty_for(c, cp.account, m)
         if m.direction == "out":
             rows = [(rowid, a, "to") for a in m.to]
             rows += [(rowid, a, "cc") for a in m.cc]
@@ -514,17 +542,31 @@ class Store:
         n = 0
         with self.transaction() as c:
             for uid, flags in changes:
-                n += c.execute(
+                changed = c.execute(
                     "UPDATE messages SET flags = ? WHERE account = ? AND folder = ? AND "
                     "uidvalidity = ? AND uid = ? AND flags != ?",
                     (flags, account, folder, uidvalidity, uid, flags),
                 ).rowcount
+                if changed:
+                    n += changed
+                    c.execute(
+                        "INSERT OR IGNORE INTO dirty_senders SELECT account, sender FROM messages "
+                        "WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ? "
+                        "AND direction = 'in'",
+                        (account, folder, uidvalidity, uid),
+                    )
         return n
 
     def remove_uids(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int]) -> int:
         n = 0
         with self.transaction() as c:
             for uid in uids:
+                _dirty_for_rows(
+                    c,
+                    account,
+                    "folder = ? AND uidvalidity = ? AND uid = ?",
+                    (folder, uidvalidity, uid),
+                )
                 n += c.execute(
                     "DELETE FROM messages WHERE account = ? AND folder = ? AND uidvalidity = ? "
                     "AND uid = ?",
@@ -601,6 +643,7 @@ class Store:
 
     def set_mark(self, account: str, address: str, kind: str, at: int, note: str = "") -> None:
         with self.transaction() as c:
+            _dirty_address(c, account, address)
             c.execute(
                 "INSERT INTO sender_marks VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, address, "
                 "kind) DO UPDATE SET at = excluded.at, note = excluded.note",
@@ -609,6 +652,7 @@ class Store:
 
     def clear_mark(self, account: str, address: str, kind: str) -> bool:
         with self.transaction() as c:
+            _dirty_address(c, account, address)
             n = c.execute(
                 "DELETE FROM sender_marks WHERE account = ? AND address = ? AND kind = ?",
                 (account, address, kind),
@@ -641,6 +685,52 @@ class Store:
         return dict(
             self.conn.execute("SELECT address, name FROM names WHERE account = ?", (account,))
         )
+
+
+def _dirty_for(c: sqlite3.Connection, account: str, m: MessageFeatures) -> None:
+    """Mark the senders whose judgement a newly stored message changes."""
+    if m.direction == "in" and m.sender:
+        c.execute("INSERT OR IGNORE INTO dirty_senders VALUES (?, ?)", (account, m.sender))
+    elif m.direction == "out":
+        c.executemany(
+            "INSERT OR IGNORE INTO dirty_senders VALUES (?, ?)",
+            [(account, a) for a in (*m.to, *m.cc, *m.bcc)],
+        )
+        refs = list(dict.fromkeys((*m.in_reply_to, *m.references)))
+        for i in range(0, len(refs), 500):  # a reply changes who was answered
+            chunk = refs[i : i + 500]
+            c.execute(
+                "INSERT OR IGNORE INTO dirty_senders SELECT DISTINCT account, sender FROM "
+                "messages WHERE account = ? AND direction = 'in' AND message_id IN "
+                f"({', '.join('?' * len(chunk))})",
+                (account, *chunk),
+            )
+
+
+def _dirty_for_rows(
+    c: sqlite3.Connection, account: str, where: str, args: tuple[object, ...]
+) -> None:
+    """Before messages go: their senders (received) and recipients (sent) are dirty."""
+    # ``where`` is one of our own fixed clauses, never input.
+    c.execute(
+        "INSERT OR IGNORE INTO dirty_senders SELECT DISTINCT account, sender FROM messages "
+        f"WHERE account = ? AND direction = 'in' AND {where}",
+        (account, *args),
+    )
+    c.execute(
+        "INSERT OR IGNORE INTO dirty_senders SELECT DISTINCT m.account, r.address FROM "
+        "recipients r JOIN messages m ON m.id = r.message "
+        f"WHERE m.account = ? AND m.direction = 'out' AND {where}",
+        (account, *args),
+    )
+
+
+def _dirty_address(c: sqlite3.Connection, account: str, address: str) -> None:
+    if address.startswith("@"):
+        # A whole domain changed: the cheapest correct answer is to recompute everyone.
+        c.execute("DELETE FROM judge_state WHERE account = ?", (account,))
+    else:
+        c.execute("INSERT OR IGNORE INTO dirty_senders VALUES (?, ?)", (account, address))
 
 
 def _is_resource_error(exc: sqlite3.OperationalError) -> bool:
@@ -831,6 +921,8 @@ class SuggestionStore:
         sender mark changes in the same transaction (a crash cannot split them)."""
         s = self.get(sid)
         with self.store.transaction() as c:
+            if s is not None and (mark is not None or unmark is not None):
+                _dirty_address(c, s.account, s.address)
             if s is not None and mark is not None:
                 c.execute(
                     "INSERT INTO sender_marks VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, "
@@ -1027,7 +1119,7 @@ def write_status(store: Store, account: str, **fields: Any) -> None:
         for key, value in fields.items():
             # Column names come from the fixed tuple above, never from input.
             c.execute(
-                f"UPDATE account_status SET {key} = ? WHERE account = ?",  # noqa: S608
+                f"UPDATE account_status SET {key} = ? WHERE account = ?",
                 (value, account),
             )
 
@@ -1043,3 +1135,137 @@ def read_status(store: Store) -> list[dict[str, Any]]:
         d["result"] = json.loads(d["result"] or "{}")
         out.append(d)
     return out
+
+
+# ---------------------------------------------------------------- judgement cache
+class JudgeCache:
+    """Per-sender judgement rows and the senders that need recomputing."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+
+    def key(self, account: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT key FROM judge_state WHERE account = ?", (account,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def dirty(self, account: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT address FROM dirty_senders WHERE account = ?", (account,)
+            )
+        ]
+
+    def rows(self, account: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(r[0])
+            for r in self.conn.execute("SELECT row FROM sender_cache WHERE account = ?", (account,))
+        ]
+
+    def replace_all(self, account: str, key: str, rows: dict[str, dict[str, Any]], at: int) -> None:
+        with self.store.transaction() as c:
+            c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
+            c.executemany(
+                "INSERT INTO sender_cache VALUES (?, ?, ?)",
+                [(account, a, json.dumps(r)) for a, r in rows.items()],
+            )
+            c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
+            c.execute("INSERT OR REPLACE INTO judge_state VALUES (?, ?, ?)", (account, key, at))
+
+    def update(self, account: str, done: list[str], rows: dict[str, dict[str, Any]]) -> None:
+        """Store recomputed rows; senders in ``done`` without a row now have none."""
+        with self.store.transaction() as c:
+            for a in done:
+                if a in rows:
+                    c.execute(
+                        "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?)",
+                        (account, a, json.dumps(rows[a])),
+                    )
+                else:
+                    c.execute(
+                        "DELETE FROM sender_cache WHERE account = ? AND address = ?",
+                        (account, a),
+                    )
+                c.execute(
+                    "DELETE FROM dirty_senders WHERE account = ? AND address = ?", (account, a)
+                )
+
+    def newest_date(self, account: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT MAX(date) FROM messages WHERE account = ?", (account,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+
+def inbound_of(store: Store, account: str, senders: Sequence[str]) -> Iterator[Inbound]:
+    """The stored received mail of some senders only (for a partial recompute)."""
+    for i in range(0, len(senders), 500):
+        chunk = list(senders[i : i + 500])
+        cur = store.conn.execute(
+            "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
+            "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, "
+            "subject, tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence "
+            "FROM messages WHERE account = ? AND direction = 'in' AND sender IN "
+            f"({', '.join('?' * len(chunk))}) ORDER BY date, id",
+            (account, *chunk),
+        )
+        for (
+            sender,
+            mid,
+            date,
+            flags,
+            folder,
+            uid,
+            list_id,
+            unsub,
+            unsub_post,
+            precedence,
+            auto,
+            esp,
+            irt,
+            subject,
+            *tone,
+        ) in cur:
+            yield Inbound(
+                sender,
+                mid,
+                date,
+                flags,
+                folder,
+                uid,
+                list_id,
+                unsub,
+                unsub_post,
+                precedence,
+                auto,
+                esp,
+                irt,
+                subject,
+                _tone_from_row(*tone),
+            )
+
+
+def outbound_touching(store: Store, account: str, senders: Sequence[str]) -> list[Outbound]:
+    """The user's messages addressed to, or answering mail of, some senders."""
+    out: dict[int, Outbound] = {}
+    for i in range(0, len(senders), 400):
+        chunk = list(senders[i : i + 400])
+        marks = ", ".join("?" * len(chunk))
+        cur = store.conn.execute(
+            "SELECT m.id, m.message_id, m.date, "
+            "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
+            "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
+            "FROM messages m WHERE m.account = ? AND m.direction = 'out' AND ("
+            f"m.id IN (SELECT message FROM recipients WHERE address IN ({marks})) OR "
+            "m.id IN (SELECT f.message FROM reply_refs f JOIN messages i ON "
+            f"i.message_id = f.ref WHERE i.account = ? AND i.sender IN ({marks})))",
+            (account, *chunk, account, *chunk),
+        )
+        for mid_row, mid, date, rcpts, refs in cur:
+            out[mid_row] = Outbound(
+                mid, date, tuple((rcpts or "").split()), tuple((refs or "").split())
+            )
+    return sorted(out.values(), key=lambda o: (o.date is None, o.date or 0))

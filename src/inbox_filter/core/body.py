@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-import mailparser
-
 from ..errors import MessageParseError
 from .features import TextPart
 
@@ -41,6 +39,8 @@ def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[s
         f'MIME-Version: 1.0\r\nContent-Type: text/{part.subtype}; charset="{charset}"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode("ascii") + data
+    import mailparser  # imported on first use: a no-op rescan never needs it
+
     try:
         parsed = mailparser.parse_from_bytes(entity)
         chunks = parsed.text_plain if part.subtype == "plain" else parsed.text_html

@@ -156,7 +156,8 @@ def _soft_max(values: list[tuple[float, float]]) -> float:
         return 0.0
     total = sum(w for _, w in values)
     mean = sum(v * w for v, w in values) / total if total else 0.0
-    peak = max(v * (0.5 + 0.5 * min(1.0, w / max(w2 for _, w2 in values))) for v, w in values)
+    heaviest = max(w for _, w in values) or 1.0
+    peak = max(v * (0.5 + 0.5 * min(1.0, w / heaviest)) for v, w in values)
     return max(mean, 0.8 * peak)
 
 

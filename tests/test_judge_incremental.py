@@ -1,0 +1,90 @@
+"""Incremental judgement equals a full recompute, whatever changed in between."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from email.utils import formatdate
+from pathlib import Path
+
+from inbox_filter.adapters.store import Checkpoint, JudgeCache, Store
+from inbox_filter.core.features import RawMessage, extract_features
+from inbox_filter.core.history import MessageTone
+from inbox_filter.core.policy import PolicySettings
+from inbox_filter.judgement import judge
+
+ME = ("me@home.example",)
+NOW = 1_700_000_000
+DAY = 86400
+
+
+def feat(uid: int, sender: str, to: str, direction: str, day: float, mid: str,
+         irt: str | None = None, tone: MessageTone | None = None):
+    head = (f"From: {sender}\r\nTo: {to}\r\nMessage-ID: {mid}\r\n"
+            + (f"In-Reply-To: {irt}\r\n" if irt else "")
+            + f"Date: {formatdate(NOW - day * DAY)}\r\n\r\n")
+    f = extract_features(RawMessage("INBOX" if direction == "in" else "Sent", uid, direction,  # type: ignore[arg-type]
+                                    (), None, 100, head.encode()))
+    if tone is not None:
+        f = replace(f, tone=tone)
+    return f
+
+
+def full(store: Store) -> list[dict]:
+    store.conn.execute("DELETE FROM judge_state")
+    return judge(store, "a", ME, PolicySettings(), NOW).rows
+
+
+def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:
+    rnd = random.Random(7)
+    people = [f"p{i}@x{i % 4}.example" for i in range(30)]
+    pushy = MessageTone(0.2, 0.0, 0.8, 0.0, {"pressure": ("'today'",)})
+    with Store.open(tmp_path) as store:
+        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
+        uid = 0
+        mids: list[tuple[str, str]] = []
+        for _ in range(200):
+            uid += 1
+            p = rnd.choice(people)
+            mid = f"<m{uid}@x>"
+            mids.append((mid, p))
+            store.save_batch(inbox, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300), mid,
+                                          tone=pushy if rnd.random() < 0.3 else None)])
+        first = judge(store, "a", ME, PolicySettings(), NOW)
+        assert first.full and first.rows == full(store)
+        for step in range(40):
+            kind = rnd.choice(["in", "reply", "flags", "remove", "mark", "nothing"])
+            uid += 1
+            if kind == "in":
+                p = rnd.choice(people)
+                store.save_batch(inbox, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300),
+                                              f"<m{uid}@x>", tone=pushy)])
+            elif kind == "reply":
+                mid, p = rnd.choice(mids)
+                store.save_batch(sent, [feat(uid, ME[0], p, "out", rnd.uniform(0, 300),
+                                             f"<r{uid}@me>", irt=mid)])
+            elif kind == "flags":
+                target = rnd.randint(1, 200)
+                store.update_flags("a", "INBOX", 1, [(target, rnd.choice(["\\Seen", ""]))])
+            elif kind == "remove":
+                store.remove_uids("a", "INBOX", 1, [rnd.randint(1, 200)])
+            elif kind == "mark":
+                store.set_mark("a", rnd.choice(people), "dismissed", NOW)
+            inc = judge(store, "a", ME, PolicySettings(), NOW)
+            assert not inc.full
+            assert inc.rows == full(store), f"step {step}: {kind}"
+            assert JudgeCache(store).dirty("a") == []
+
+
+def test_nothing_changed_means_nothing_recomputed(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        cp = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+        store.save_batch(cp, [feat(i, f"p{i}@x.example", ME[0], "in", i, f"<m{i}@x>")
+                              for i in range(1, 50)])
+        assert judge(store, "a", ME, PolicySettings(), NOW).full
+        again = judge(store, "a", ME, PolicySettings(), NOW)
+        assert (again.full, again.recomputed) == (False, 0)
+        # A policy change recomputes everything.
+        changed = judge(store, "a", ME, PolicySettings(pressure_threshold=0.7), NOW)
+        assert changed.full
