@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from .adapters.imap import Folders, ImapSession, Writer
@@ -54,8 +55,15 @@ DRAFT_KINDS = frozenset({"reply", "mailto", "one_click", "mute"})  # 'manual' ha
 
 @dataclass(frozen=True, slots=True)
 class Planned:
+    """A planned suggestion; its draft is rendered only when needed (a dry run that
+    lists suggestions never pays for building MIME messages)."""
+
     suggestion: Suggestion
-    data: bytes | None  # the draft; None when there is nothing to append
+    render: Callable[[], bytes] | None  # None when there is nothing to append
+
+    @property
+    def data(self) -> bytes | None:
+        return self.render() if self.render is not None else None
 
     def summary(self) -> str:
         s = self.suggestion
@@ -188,7 +196,8 @@ def plan_one(
     if d.action == "decline":
         irt = latest.message_id if latest else None
         refs = tuple(latest.in_reply_to.split()) if latest else ()
-        data = D.reply_draft(
+        data = partial(
+            D.reply_draft,
             sid=sid,
             tactic=d.tactic or "honest",
             identity=identity,
@@ -204,7 +213,8 @@ def plan_one(
     if d.action == "walk_away":
         return Planned(
             replace(base, kind="mute", detail={"folder": account.mute_folder}),
-            _mute_draft(
+            partial(
+                _mute_draft,
                 sid,
                 identity,
                 text.my_name,
@@ -221,7 +231,8 @@ def plan_one(
     reasons = (*reasons, *unsubscribe.reasons)
     if unsubscribe.kind == "mailto" and unsubscribe.mailto is not None:
         m = unsubscribe.mailto
-        data = D.mailto_draft(
+        data = partial(
+            D.mailto_draft,
             sid=sid,
             identity=identity,
             my_name=text.my_name,
@@ -257,7 +268,8 @@ def plan_one(
             "Why:",
             *(f"- {r}" for r in reasons),
         )
-        data = D.action_draft(
+        data = partial(
+            D.action_draft,
             sid=sid,
             identity=identity,
             my_name=text.my_name,
@@ -278,7 +290,8 @@ def plan_one(
             reasons=reasons,
             detail={**detail, "folder": account.mute_folder},
         ),
-        _mute_draft(
+        partial(
+            _mute_draft,
             sid,
             identity,
             text.my_name,
@@ -439,9 +452,10 @@ def run_drafts(
         (s, ss.draft(s.id)) for s in ss.all(account.name, {"planned"})
     ]
     for p in rep.planned:
-        ss.add_planned(p.suggestion, now, p.data)
+        data = p.data  # rendered once, journaled with the intent, appended as is
+        ss.add_planned(p.suggestion, now, data)
         step("planned")
-        todo.append((p.suggestion, p.data))
+        todo.append((p.suggestion, data))
     for s, data in todo:
         if data is None:
             ss.transition(s.id, "pending", now, "no draft: listed in review")
