@@ -92,3 +92,27 @@ def test_outbound_rows_carry_recipients_and_refs(tmp_path: Path) -> None:
         (row,) = list(s.outbound("a"))
         assert sorted(row.recipients) == ["ann@x.org", "bob@x.org", "carl@x.org"]
         assert sorted(row.refs) == ["<0@x>", "<1@x>"]
+
+
+def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
+    """The daemon's threads (or two commands) opening a new database at the same time."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            Store.open(tmp_path / "st").close()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Store.open(tmp_path / "st") as s:
+        assert s.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)

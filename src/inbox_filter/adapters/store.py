@@ -363,25 +363,33 @@ class Store:
 
     # ------------------------------------------------------------ migrations
     def _migrate(self) -> None:
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+        """Apply pending migrations, each with its record, under the write lock.
+
+        The check and the changes happen in one BEGIN IMMEDIATE transaction: two
+        processes (or the daemon's threads) opening a new database at once cannot both
+        apply the same migration.
+        """
         newest = max(v for v, _, _ in MIGRATIONS)
-        if done and max(done) > newest:
-            raise StoreError(
-                f"the state database {self.path} was written by a newer inbox-filter "
-                f"(schema {max(done)}, this version knows {newest})",
-                "upgrade inbox-filter",
+        with self.transaction() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-        for version, name, sql in MIGRATIONS:
-            if version in done:
-                continue
-            with self.transaction() as c:
+            done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
+            if done and max(done) > newest:
+                raise StoreError(
+                    f"the state database {self.path} was written by a newer inbox-filter "
+                    f"(schema {max(done)}, this version knows {newest})",
+                    "upgrade inbox-filter",
+                )
+            for version, name, sql in MIGRATIONS:
+                if version in done:
+                    continue
                 for statement in _split_sql(sql):
                     c.execute(statement)
-                c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+                c.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now())
+                )
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
