@@ -55,6 +55,7 @@ class Fault:
     kind: str  # "cut" | "stall"
     offset: int  # total bytes (both directions) after which the fault strikes
     connection: int = 1  # which connection (1st, 2nd...) it applies to
+    during: str | None = None  # or: whichever connection last sent this command
 
 
 @dataclass
@@ -103,7 +104,6 @@ class FaultProxy:
         except OSError:
             client.close()
             return
-        fault = self.fault if self.fault and self.fault.connection == n else None
         sel = selectors.DefaultSelector()
         sel.register(client, selectors.EVENT_READ, server)
         sel.register(server, selectors.EVENT_READ, client)
@@ -118,6 +118,14 @@ class FaultProxy:
                     data = src.recv(65536)
                     if not data:
                         return
+                    # Read each time: a test may aim at a connection that is already open.
+                    f = self.fault
+                    fault = (
+                        f
+                        if f is not None
+                        and (f.connection == n if f.during is None else f.during == last_command)
+                        else None
+                    )
                     if fault is not None and moved + len(data) >= fault.offset:
                         keep = max(0, fault.offset - moved)
                         if keep:
@@ -148,7 +156,7 @@ class FaultProxy:
         finally:
             self.total_bytes.append(moved)
             sel.close()
-            if fault is None or fault.kind != "stall":
+            if not any(s in self._held for s in (client, server)):
                 for s in (client, server):
                     with contextlib.suppress(OSError):
                         s.close()

@@ -105,7 +105,7 @@ def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
         try:
             start.wait()
             Store.open(tmp_path / "st").close()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_it) for _ in range(8)]

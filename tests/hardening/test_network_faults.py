@@ -120,7 +120,7 @@ def test_idle_connection_cut_repeatedly(dovecot: DovecotServer, tmp_path: Path) 
         wait_for(lambda: d.account().get("idle") == "active", 60, "IDLE")
         for round_ in range(5):
             # Cut the IDLE connection: the next byte on it (either way) kills it.
-            proxy.fault = Fault("cut", 1, connection=proxy._conns)
+            proxy.fault = Fault("cut", 0, during="IDLE")
             with dovecot.client(user) as c:  # new mail makes the server speak
                 c.append("INBOX", b"From: x@y.example\r\nSubject: s\r\n\r\nhi\r\n")
             seen = round_
