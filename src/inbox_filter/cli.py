@@ -289,8 +289,10 @@ def _fault_hook() -> Callable[[str], None] | None:
     spec = os.environ.get("INBOX_FILTER_FAULT_AT")
     if not spec:
         return None
-    name, _, nth = spec.partition(":")
-    target = int(nth or 1)
+    name, _, nth = spec.rpartition(":")
+    if not nth.isdigit():  # "transition:approved" has no count: the first time
+        name, nth = spec, "1"
+    target = int(nth)
     seen = 0
 
     def hook(step: str) -> None:

@@ -408,8 +408,10 @@ def run_drafts(
         step(f"transition:{t.state}")
     if session is not None and not dry_run:
         for s in ss.all(account.name, {"approved"}):
+            step("execute")
             result = execute(session, store, account, s, now, opts)
             rep.executed.append((s.id, result))
+            step("executed")
 
     # 2. plan (decisions were made with the learned thresholds: see service.learned_policy)
     blocked = blocked_senders(store, account.name)

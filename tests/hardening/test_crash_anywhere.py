@@ -1,0 +1,124 @@
+"""SIGKILL anywhere: at random moments of scans and of the daemon, and at every step
+boundary of the draft and approval path. After each, a clean run restores the state an
+uninterrupted run has: no duplicate draft, no lost outcome, an intact database."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.dovecot import DovecotServer
+from tests.integration.test_drafts_crash import markers, seed
+from tests.integration.util import pw_env, run_cli, write_config
+
+RANDOM_KILLS = int(os.environ.get("INBOX_FILTER_RANDOM_KILLS", "50"))
+EXTRA = 'authserv_id = "mx.example.org"'
+
+
+def seeded(server: DovecotServer) -> str:
+    user, _ = server.new_user()
+    seed(server, user)
+    with server.client(user) as c:
+        c.multiappend("INBOX", [
+            {"msg": (f"From: p{i % 40}@people.example\r\nTo: me@example.org\r\n"
+                     f"Subject: n{i}\r\nMessage-ID: <n{i}@people.example>\r\n\r\n"
+                     + "Thanks for the notes, see you soon. " * 20).encode()}
+            for i in range(400)
+        ])
+    return user
+
+
+def snapshot(tmp: Path) -> tuple[int, Counter[tuple[str, str]], str]:
+    db = sqlite3.connect(tmp / "state" / "state.sqlite3")
+    try:
+        n = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        sugg = Counter(db.execute("SELECT address, state FROM suggestions").fetchall())
+        return n, sugg, db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def cli(cfg: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "inbox_filter", "--config", str(cfg), *args]
+
+
+def test_random_sigkill_in_scans_and_daemon(dovecot: DovecotServer, tmp_path: Path) -> None:
+    ref_user = seeded(dovecot)
+    (tmp_path / "ref").mkdir()
+    ref_cfg = write_config(tmp_path / "ref", dovecot, ref_user, extra=EXTRA)
+    assert run_cli("--config", str(ref_cfg), "scan", env=pw_env(dovecot, ref_user)).code == 0
+    ref = snapshot(tmp_path / "ref")
+    assert ref[2] == "ok" and sum(ref[1].values()) == 3
+
+    rnd = random.Random(7)
+    killed_mid = 0
+    for i in range(RANDOM_KILLS):
+        user = seeded(dovecot)
+        tmp = tmp_path / f"k{i}"
+        tmp.mkdir()
+        cfg = write_config(tmp, dovecot, user, extra=EXTRA + "\n[daemon]\nretry_seconds = 1\n")
+        env = {**os.environ, **pw_env(dovecot, user)}
+        args = cli(cfg, "daemon") if i % 5 == 4 else cli(cfg, "scan")
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.05, 1.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_mid += 1
+        proc.wait(30)
+        assert run_cli("--config", str(cfg), "scan", env=pw_env(dovecot, user)).code == 0
+        got = snapshot(tmp)
+        assert got == ref, f"kill {i}: {got} != {ref}"
+        found = markers(dovecot, user)
+        assert len(found) == 3 and set(found.values()) == {1}, f"kill {i}: {found}"
+    print(f"{RANDOM_KILLS} runs, {killed_mid} killed while still working")
+    assert killed_mid >= RANDOM_KILLS * 0.6
+
+
+APPROVAL_STEPS = ["transition:approved", "execute", "executed", "transition:dismissed",
+                  "transition:sent"]
+
+
+@pytest.mark.parametrize("fault", APPROVAL_STEPS)
+def test_kill_at_each_approval_step(dovecot: DovecotServer, tmp_path: Path, fault: str) -> None:
+    user, _ = dovecot.new_user()
+    seed(dovecot, user)
+    cfg = write_config(tmp_path, dovecot, user, extra=EXTRA)
+    env = pw_env(dovecot, user)
+    assert run_cli("--config", str(cfg), "scan", env=env).code == 0
+    # The user acts: flags the mute draft, deletes the mailto draft, sends the decline.
+    with dovecot.client(user) as c:
+        c.select_folder("Drafts")
+        heads = c.fetch(c.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO)]", "BODY.PEEK[]"])
+        for uid, d in heads.items():
+            head = d[b"BODY[HEADER.FIELDS (SUBJECT TO)]"]
+            if b"Mute" in head:
+                c.add_flags([uid], [b"\\Flagged"])
+            elif b"leave@list.example" in head:
+                c.delete_messages([uid])
+            elif b"sales@vendor.example" in head:
+                c.append("Sent", d[b"BODY[]"], flags=[b"\\Seen"])
+                c.delete_messages([uid])
+        c.expunge()
+    killed = run_cli("--config", str(cfg), "scan", env={**env, "INBOX_FILTER_FAULT_AT": fault})
+    assert killed.code == -9, (fault, killed.err)
+    assert run_cli("--config", str(cfg), "scan", env=env).code == 0
+    assert run_cli("--config", str(cfg), "scan", env=env).code == 0
+    db = sqlite3.connect(tmp_path / "state" / "state.sqlite3")
+    states = dict(db.execute("SELECT address, state FROM suggestions").fetchall())
+    mutes = db.execute("SELECT COUNT(*) FROM mutes").fetchone()[0]
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    assert states == {"angry@rude.example": "executed", "news@list.example": "dismissed",
+                      "sales@vendor.example": "sent"}, fault
+    assert mutes == 1
+    assert markers(dovecot, user) == {}, "every draft acted on is gone, none came back"
