@@ -18,6 +18,7 @@ page cache. Every measured scenario therefore sees the same warm server.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,9 +28,12 @@ from tests.dovecot import parse_uid_set
 
 from inbox_filter.adapters import imap
 from inbox_filter.adapters.secrets import Secret
+from inbox_filter.adapters.store import Checkpoint, Store
 from inbox_filter.config import load_settings
+from inbox_filter.core.addresses import normalize_identities
 from inbox_filter.core.features import TEXT_LIMIT, Direction
 from inbox_filter.runctx import RunContext
+from inbox_filter.service import tone_needed
 from inbox_filter.sync import FolderReport, _fetch_batch
 
 _TEXT_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[([0-9.]+)\]<0\.\d+>\)$")
@@ -114,20 +118,38 @@ def make_plan(config: Path, password: str, after: dict[str, int] | None = None) 
     conn.send = record
     plan = Plan([], [], None, False, [*imap.META_ITEMS, imap.HEADER_ITEM], TEXT_LIMIT)
     ctx = RunContext()
+    # The scan decides which senders' text to fetch from what it stored of Sent: keep
+    # Sent in a throwaway store and ask the same function (service.tone_needed).
+    scratch = Store.open(Path(tempfile.mkdtemp(prefix="plan-store-")))
+    identities = normalize_identities(account.identities)
     with session:
         plan.condstore = session.enable_condstore()
         folders = session.resolve_folders()
         folders.require("inbox", "sent")
-        for folder, role in [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]:
+        order = [*((s, "sent") for s in folders.sent), (folders.inbox, "inbox")]
+        if folders.junk:
+            order.append((folders.junk, "junk"))
+        for folder, role in order:
+            needs = (
+                tone_needed(scratch, account.name, identities, settings.policy)
+                if role == "inbox"
+                else None
+            )
             fp = FolderPlan(folder, role, after.get(folder, 0))
             session.examine(folder)
             uids = session.uids_after(fp.after)
-            direction: Direction = "out" if role == "sent" else "in"
+            direction: Direction = {"sent": "out", "junk": "junk"}.get(role, "in")  # type: ignore[assignment]
             for i in range(0, len(uids), account.batch_size):
                 batch = uids[i : i + account.batch_size]
                 mark = len(sent)
                 rep = FolderReport(folder, role)
-                raws, _ = _fetch_batch(session, folder, direction, batch, rep, ctx)
+                if needs is None:
+                    raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx)
+                else:
+                    raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx, needs)
+                if role == "sent":
+                    cp = Checkpoint(account.name, folder, role, 1, batch[-1], None, None, None)
+                    scratch.save_batch(cp, list(known.values()), (), identities)
                 texts = []
                 for line in _lines(sent[mark:])[1:]:  # the header FETCH, then the texts
                     m = _TEXT_FETCH.match(line)
@@ -152,6 +174,7 @@ def make_plan(config: Path, password: str, after: dict[str, int] | None = None) 
         if folders.drafts:
             session.drafts(folders.drafts)
         conn.send = real_send  # LOGOUT is not part of the plan
+    scratch.close()
     plan.commands = _lines(sent)
     plan.messages = sum(f.messages for f in plan.folders)
     plan.texts = sum(f.texts for f in plan.folders)

@@ -45,6 +45,7 @@ from .unsubscribing import (
     UnsubscribePlan,
     execute_one_click,
     imap_fetcher,
+    plan_key,
     plan_unsubscribe,
 )
 
@@ -433,7 +434,16 @@ def run_drafts(
                     ),
                 )
             else:
-                unsub = plan_unsubscribe(fetch_raw, account, decision.address, latest, opts)
+                # A DKIM check costs a whole-message fetch: decide once per newest message.
+                key = plan_key(account, latest)
+                cached = store.unsubscribe_plan(account.name, decision.address, key)
+                if cached is not None:
+                    unsub = UnsubscribePlan.from_json(cached)
+                else:
+                    unsub = plan_unsubscribe(fetch_raw, account, decision.address, latest, opts)
+                    store.save_unsubscribe_plan(
+                        account.name, decision.address, key, unsub.to_json()
+                    )
         generation = ss.generation(account.name, decision.address)
         rep.planned.append(
             plan_one(decision, name, account, text, latest, generation, unsub, drafts_folder, now)

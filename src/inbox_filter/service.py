@@ -15,13 +15,13 @@ from .adapters import imap, secrets
 from .adapters.local import LocalSource, SourceSpec
 from .adapters.store import Store
 from .config import AccountSettings, Settings
-from .core.addresses import normalize_identities
-from .core.policy import PolicySettings
+from .core.addresses import domain_of, normalize_identities
+from .core.policy import PolicySettings, organisation_domains
 from .core.suggestions import Lesson
 from .drafting import DraftReport, run_drafts
 from .judgement import Judgement, SenderSummary, judge
 from .runctx import RunContext
-from .sync import Progress, SyncReport, _no_progress, sync_imap, sync_local
+from .sync import NeedsTone, Progress, SyncReport, _no_progress, sync_imap, sync_local
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,15 @@ def scan_account(
             folders.require("inbox", "sent")
             if not dry_run:
                 folders.require("drafts")
-            report = sync_imap(session, store, folders, identities, progress, ctx)
+            report = sync_imap(
+                session,
+                store,
+                folders,
+                identities,
+                progress,
+                ctx,
+                tone_filter=lambda: tone_needed(store, account.name, identities, settings.policy),
+            )
             ctx.check()
             with ctx.stage("judge"):
                 judgement = judge(store, account.name, account.identities, settings.policy, at)
@@ -150,6 +158,24 @@ def scan_local(
         return ScanResult(
             spec.account_id, report, judgement, store.skipped_count(spec.account_id), notes
         )
+
+
+def tone_needed(
+    store: Store, account: str, identities: frozenset[str], policy: PolicySettings
+) -> NeedsTone:
+    """Senders whose tone can matter. Never declined, hence never worth a text fetch:
+    the user's organisation and anyone the user wrote to ``protect_if_written`` times
+    (see the decision table in core/policy.py)."""
+    orgs = organisation_domains(policy, identities)
+    frequent = store.frequent_recipients(account, policy.protect_if_written)
+
+    def needs(sender: str) -> bool:
+        if sender in frequent:
+            return False
+        domain = domain_of(sender)
+        return not (domain in orgs or any(domain.endswith("." + o) for o in orgs))
+
+    return needs
 
 
 def _now(now: int | None) -> int:

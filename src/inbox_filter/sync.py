@@ -85,21 +85,38 @@ class SyncReport:
         }
 
 
-def wants_text(direction: Direction, features: MessageFeatures) -> bool:
+NeedsTone = Callable[[str], bool]
+TONE_CHARS = 4000
+
+
+def _always(sender: str) -> bool:
+    return True
+
+
+def wants_text(
+    direction: Direction, features: MessageFeatures, needs_tone: NeedsTone = _always
+) -> bool:
     """Whether a message's text is worth fetching: tone is scored on people's mail.
 
     The user's own mail and list/bulk mail (List-Id, Precedence: bulk/list/junk,
-    Auto-Submitted) are judged on headers and engagement alone.
+    Auto-Submitted) are judged on headers and engagement alone, and so are senders no
+    decision could ever touch (``needs_tone`` says no: the user's organisation, people
+    the user writes to often), so their text is never even fetched.
     """
     if direction != "in" or not features.sender:
         return False  # a message without a usable sender is never scored
+    if not needs_tone(features.sender):
+        return False
     if features.list_id or features.precedence in ("bulk", "list", "junk"):
         return False
     return not (features.auto_submitted and features.auto_submitted != "no")
 
 
 def analyse(
-    raw: RawMessage, features: MessageFeatures | None = None, ctx: RunContext | None = None
+    raw: RawMessage,
+    features: MessageFeatures | None = None,
+    ctx: RunContext | None = None,
+    needs_tone: NeedsTone = _always,
 ) -> MessageFeatures:
     """Features of one message, decoding its text part (raises on a bad message)."""
     ctx = ctx or RunContext()
@@ -110,7 +127,7 @@ def analyse(
         truncated = raw.text_part.size > len(raw.text)
         with ctx.stage("parse"):
             subtype, text = decode_text_part(raw.text_part, raw.text, truncated=truncated)
-        if wants_text(raw.direction, features):
+        if wants_text(raw.direction, features, needs_tone):
             with ctx.stage("tone"):
                 features = replace(features, tone=message_tone(subtype, text, features.subject))
             if _UNSUBSCRIBE_TEXT.search(text[-2000:]):
@@ -139,7 +156,9 @@ def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
     from .core.tone import html_to_text, new_text, score_text  # only when there is text
 
     plain = html_to_text(text) if subtype == "html" else text
-    t = score_text(new_text(plain), subject)
+    # The sender's own words come first; past a few thousand characters is quoted
+    # history, boilerplate or a newsletter body, which only slows scoring down.
+    t = score_text(new_text(plain)[:TONE_CHARS], subject)
     return MessageTone(
         t.politeness,
         t.hostility,
@@ -154,13 +173,14 @@ def _analyse_batch(
     where: str,
     known: dict[int, MessageFeatures] | None = None,
     ctx: RunContext | None = None,
+    needs_tone: NeedsTone = _always,
 ) -> tuple[list[MessageFeatures], list[tuple[int, str]]]:
     features: list[MessageFeatures] = []
     skipped: list[tuple[int, str]] = []
     known = known or {}
     for raw in raws:
         try:
-            features.append(analyse(raw, known.get(raw.uid), ctx))
+            features.append(analyse(raw, known.get(raw.uid), ctx, needs_tone))
         except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
             reason = str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
             log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
@@ -178,18 +198,26 @@ def sync_imap(
     identities: frozenset[str],
     progress: Progress = _no_progress,
     ctx: RunContext | None = None,
+    tone_filter: Callable[[], NeedsTone] | None = None,
 ) -> SyncReport:
+    """Sync Sent first, then INBOX (then Junk, headers only): once Sent is known,
+    ``tone_filter()`` can tell which senders' text is not worth fetching at all."""
     ctx = ctx or RunContext()
     account = session.account.name
     report = SyncReport(account)
     session.enable_condstore()
-    plan = [(folders.inbox, "inbox"), *((s, "sent") for s in folders.sent)]
+    plan = [*((s, "sent") for s in folders.sent), (folders.inbox, "inbox")]
     if folders.junk:
         # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
         plan.append((folders.junk, "junk"))
+    needs_tone: NeedsTone = _always
     for folder, role in plan:
         ctx.check()
-        report.folders.append(_sync_folder(session, store, folder, role, identities, progress, ctx))
+        if role == "inbox" and tone_filter is not None:
+            needs_tone = tone_filter()
+        report.folders.append(
+            _sync_folder(session, store, folder, role, identities, progress, ctx, needs_tone)
+        )
     return report
 
 
@@ -201,6 +229,7 @@ def _sync_folder(
     identities: frozenset[str],
     progress: Progress,
     ctx: RunContext,
+    needs_tone: NeedsTone = _always,
 ) -> FolderReport:
     t0 = time.perf_counter()
     account = session.account.name
@@ -256,8 +285,8 @@ def _sync_folder(
     for i in range(0, len(new_uids), batch_size):
         batch = new_uids[i : i + batch_size]
         ctx.check()
-        raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx)
-        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known, ctx)
+        raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx, needs_tone)
+        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known, ctx, needs_tone)
         rep.skipped += len(skipped)
         cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))
         with ctx.stage("store"):
@@ -294,6 +323,7 @@ def _fetch_batch(
     uids: Sequence[int],
     rep: FolderReport,
     ctx: RunContext,
+    needs_tone: NeedsTone = _always,
 ) -> tuple[list[RawMessage], dict[int, MessageFeatures]]:
     """Headers for the batch, then the text of those that need it.
 
@@ -317,7 +347,7 @@ def _fetch_batch(
                 features = known[raw.uid] = extract_features(raw)
             except Exception:  # noqa: BLE001, S112 - reported by _analyse_batch
                 continue
-            if raw.text_part is not None and wants_text(direction, features):
+            if raw.text_part is not None and wants_text(direction, features, needs_tone):
                 wanted[raw.uid] = raw.text_part
     with ctx.stage("fetch"):
         texts = session.fetch_text(wanted) if wanted else {}

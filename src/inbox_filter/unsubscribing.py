@@ -17,6 +17,7 @@ no unsubscribe of any kind.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,8 +62,42 @@ class UnsubscribePlan:
                 out["target_domain"] = validate_https_target(self.uri)[0]
         return out
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "reasons": list(self.reasons),
+                "uri": self.uri,
+                "mailto": None
+                if self.mailto is None
+                else [list(self.mailto.to), self.mailto.subject, self.mailto.body],
+                "links": list(self.links),
+                "extra": self.extra,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> UnsubscribePlan:
+        d = json.loads(text)
+        m = d["mailto"]
+        return cls(
+            d["kind"],
+            tuple(d["reasons"]),
+            d["uri"],
+            None if m is None else MailtoAction(tuple(m[0]), m[1], m[2]),
+            tuple(d["links"]),
+            d["extra"],
+        )
+
 
 RawFetcher = Callable[[LatestMessage], "bytes | None"]
+
+
+def plan_key(account: AccountSettings, latest: LatestMessage | None) -> str:
+    """What a plan depends on: the list's newest message and whose A-R are trusted."""
+    if latest is None:
+        return "none"
+    return json.dumps([latest.folder, latest.uidvalidity, latest.uid, account.authserv_id])
 
 
 def plan_unsubscribe(

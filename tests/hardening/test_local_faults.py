@@ -73,7 +73,8 @@ def test_read_only_state_folder(dovecot: DovecotServer, tmp_path: Path) -> None:
         assert counts(state / "state.sqlite3") == before
         dovecot.append(user, "INBOX", b"From: new@x.example\r\nSubject: hi\r\n\r\nhello\r\n")
         run = run_cli(*args, "scan", "--dry-run", "--json", env=env)
-        assert run.code == 0 and run.json()["accounts"][0]["folders"][0]["new"] == 1
+        folders = {f["folder"]: f for f in run.json()["accounts"][0]["folders"]}
+        assert run.code == 0 and folders["INBOX"]["new"] == 1
 
 
 def test_disk_full_while_writing_state(dovecot: DovecotServer, tmp_path: Path) -> None:

@@ -239,6 +239,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX recipients_addr_msg ON recipients (address, message);
         """,
     ),
+    (
+        8,
+        "unsubscribe plans, kept until the list's newest message changes",
+        """
+        CREATE TABLE unsubscribe_plans (
+            account  TEXT NOT NULL,
+            address  TEXT NOT NULL,
+            key      TEXT NOT NULL,              -- the newest message it was decided from
+            plan     TEXT NOT NULL,              -- JSON
+            PRIMARY KEY (account, address)
+        );
+        """,
+    ),
 )
 
 
@@ -387,9 +400,7 @@ class Store:
                     continue
                 for statement in _split_sql(sql):
                     c.execute(statement)
-                c.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now())
-                )
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -679,6 +690,18 @@ class Store:
         for _id, mid, date, rcpts, refs in cur:
             yield Outbound(mid, date, tuple((rcpts or "").split()), tuple((refs or "").split()))
 
+    def frequent_recipients(self, account: str, at_least: int) -> frozenset[str]:
+        """Addresses the user sent at least ``at_least`` distinct messages to."""
+        return frozenset(
+            r[0]
+            for r in self.conn.execute(
+                "SELECT r.address FROM recipients r JOIN messages m ON m.id = r.message "
+                "WHERE m.account = ? AND m.direction = 'out' GROUP BY r.address "
+                "HAVING COUNT(DISTINCT COALESCE(m.message_id, m.id)) >= ?",
+                (account, at_least),
+            )
+        )
+
     def junk_senders(self, account: str) -> set[str]:
         """Senders with mail in the Junk folder."""
         return {
@@ -688,6 +711,20 @@ class Store:
                 (account,),
             )
         }
+
+    def unsubscribe_plan(self, account: str, address: str, key: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT plan FROM unsubscribe_plans WHERE account = ? AND address = ? AND key = ?",
+            (account, address, key),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def save_unsubscribe_plan(self, account: str, address: str, key: str, plan: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO unsubscribe_plans VALUES (?, ?, ?, ?)",
+                (account, address, key, plan),
+            )
 
     def names(self, account: str) -> dict[str, str]:
         return dict(

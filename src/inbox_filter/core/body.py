@@ -30,8 +30,28 @@ def _trim_truncated(data: bytes, encoding: str, truncated: bool) -> bytes:
     return data
 
 
+# Parts that need no transfer decoding, in charsets Python decodes exactly: the common
+# case, handled without building a MIME entity. Everything else goes to mail-parser.
+_PLAIN_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
+_DIRECT_CHARSETS = {
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "iso-8859-1": "latin-1",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+}
+
+
 def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[str, str]:
     """Return ``(subtype, text)`` of the part; raises MessageParseError on failure."""
+    codec = _DIRECT_CHARSETS.get(part.charset.lower())
+    if codec is not None and part.encoding in _PLAIN_ENCODINGS:
+        text = data.decode(codec, "replace").replace("\r\n", "\n")
+        return part.subtype, text.rstrip("\ufffd") if truncated else text
     charset = part.charset if _SAFE_TOKEN.match(part.charset) else "utf-8"
     encoding = part.encoding if _SAFE_TOKEN.match(part.encoding) else "8bit"
     data = _trim_truncated(data, encoding, truncated)
