@@ -154,8 +154,9 @@ def _progress(ctx: Ctx, label: str) -> Iterator[Callable[[str, int, int | None],
 
 @main.command()
 @click.option("--account", "account_name", help="Only this account.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def check(obj: Ctx, account_name: str | None) -> None:
+def check(obj: Ctx, account_name: str | None, as_json: bool) -> None:
     """Connect and report TLS, login, capabilities and folders; change nothing.
 
     Exits non-zero (8) when something needs fixing; each problem comes with its fix.
@@ -170,15 +171,27 @@ def check(obj: Ctx, account_name: str | None) -> None:
         settings = obj.settings()
         accounts = settings.select(account_name)
         ok = True
+        out = []
         for account in accounts:
             res = check_account(account)
+            ok = ok and res.ok
+            if as_json:
+                out.append(
+                    {
+                        "account": account.name,
+                        "ok": res.ok,
+                        "lines": [{"status": st, "text": t} for st, t in res.lines],
+                    }
+                )
+                continue
             click.echo(f"[{account.name}] {account.username} at {account.host}:{account.port}")
             for status, text in res.lines:
                 mark = {"ok": "  ok  ", "FAIL": "  FAIL", "warn": "  warn", "note": "  note"}[
                     status
                 ]
                 click.echo(f"{mark}  {text}")
-            ok = ok and res.ok
+        if as_json:
+            click.echo(json.dumps({"ok": ok, "accounts": out}, indent=2, ensure_ascii=False))
         if not ok:
             sys.exit(CHECK_FAILED)
 

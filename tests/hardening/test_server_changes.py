@@ -137,3 +137,30 @@ def test_server_without_condstore_idle_specialuse(dovecot_factory, tmp_path: Pat
     assert "not offered (fallbacks used): IDLE, CONDSTORE" in run.out
     assert run_cli("--config", str(cfg), "daemon", "--once", env=env).code == 0
     assert len(markers(server, user)) == 3
+
+
+def test_drafts_folder_renamed_is_a_clear_error(dovecot_dotted: DovecotServer,
+                                                tmp_path: Path) -> None:
+    server = dovecot_dotted
+    user, _ = server.new_user()
+    seed(server, user)
+    with server.client(user) as c:
+        c.create_folder("INBOX.Entwurf")
+    folders = {"sent": ["INBOX.Sent"], "drafts": "INBOX.Entwurf"}
+    cfg = write_config(tmp_path, server, user, folders=folders,
+                       extra='authserv_id = "mx.example.org"')
+    env = pw_env(server, user)
+    assert run_cli("--config", str(cfg), "scan", env=env).code == 0
+    with server.client(user) as c:
+        c.rename_folder("INBOX.Entwurf", "INBOX.Old drafts")
+    run = run_cli("--config", str(cfg), "scan", env=env)
+    assert run.code == 6
+    assert "configured drafts folder 'INBOX.Entwurf' does not exist" in run.err
+    assert "INBOX.Old drafts" in run.err
+    # Pointing the config at the new name finds the drafts there: none is lost or doubled.
+    cfg.write_text(cfg.read_text().replace('"INBOX.Entwurf"', '"INBOX.Old drafts"'))
+    assert run_cli("--config", str(cfg), "scan", env=env).code == 0
+    assert states(tmp_path) == Counter({"pending": 3})
+    with server.client(user) as c:
+        c.select_folder("INBOX.Old drafts", readonly=True)
+        assert len(c.search("ALL")) == 3

@@ -215,6 +215,9 @@ def test_gmail_layout_by_special_use(dovecot_gmail: DovecotServer, tmp_path: Pat
     assert check.code == 0, check.out
     assert "sent: [Gmail]/Sent Mail (by SPECIAL-USE)" in check.out
     assert "drafts: [Gmail]/Drafts (by SPECIAL-USE)" in check.out
+    js = run_cli("--config", str(cfg), "check", "--json", env=env)
+    assert js.code == 0 and js.json()["ok"] is True
+    assert any("SPECIAL-USE" in ln["text"] for ln in js.json()["accounts"][0]["lines"])
     assert server.folder_state(user) == before
 
 
