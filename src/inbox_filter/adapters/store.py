@@ -252,6 +252,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        9,
+        "a sender's newest message in one index lookup",
+        """
+        -- Without it the planner walks the date index backwards over the whole account
+        -- to find one sender's newest message (quadratic when drafts are planned).
+        CREATE INDEX messages_sender_date ON messages (account, direction, sender, date);
+        """,
+    ),
 )
 
 
