@@ -131,3 +131,19 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "config.example.toml"
     s = load_settings(example)
     assert s.accounts, "config.example.toml must configure at least one account"
+
+
+def test_example_config_documents_every_key() -> None:
+    """Each key the parser accepts appears in config.example.toml (set or commented)."""
+    import re
+
+    from inbox_filter import config as C
+
+    example = (Path(__file__).resolve().parents[1] / "config.example.toml").read_text()
+    written = set(re.findall(r"^#? ?([a-z_0-9]+) =", example, re.MULTILINE))
+    known = (set(C._ACCOUNT_KEYS) | set(C._POLICY_NUMBERS) | {"humour", "protected",
+            "organisation_domains", "state_dir", "signature", "alternative", "templates_dir",
+            "inbox", "sent", "drafts", "junk", "interval_minutes", "jitter_seconds", "idle",
+            "idle_debounce_seconds", "retry_seconds", "retry_max_seconds",
+            "auth_retry_seconds", "auth_retry_max_seconds"}) - {"folders"}
+    assert known - written == set()

@@ -513,7 +513,9 @@ class Store:
                 _ts(m.internal_date),
                 m.size,
                 " ".join(m.flags),
-                " ".join(m.in_reply_to),
+                # The thread it belongs to: In-Reply-To then References (a reply may carry
+                # only one of them); used to thread our drafts and to tell replies apart.
+                " ".join(dict.fromkeys((*m.in_reply_to, *m.references))),
                 m.list_id,
                 m.list_unsubscribe,
                 m.list_unsubscribe_post,

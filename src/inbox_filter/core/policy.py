@@ -86,7 +86,7 @@ class PolicySettings:
     decline_max_reciprocity: float = 0.3
     decline_min_messages: int = 2
     pressure_threshold: float = 0.5
-    hostility_threshold: float = 0.5
+    hostility_threshold: float = 0.6
     cold_threshold: float = 0.5
     recent_days: int = 90
     protect_if_written: int = 2

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -135,6 +136,11 @@ def bulk_verdict(h: SenderHistory) -> tuple[bool, tuple[str, ...], str]:
     signals = tuple(sorted(counts, key=lambda s: -counts[s]))
     share = len(flagged) / len(h.received)
     is_bulk = share >= BULK_MIN_SHARE
+    if not is_bulk:
+        same, subject = _templated_subjects(h)  # subject: the recurring word
+        if same:
+            label = f"'{subject}' in the subject of {same} of {h.inbound} messages"
+            return True, (label,), f"bulk: {label}, never answered (a mailing)"
     if is_bulk:
         why = f"bulk: {len(flagged)} of {len(h.received)} messages carry " + ", ".join(signals[:3])
     else:
@@ -144,6 +150,37 @@ def bulk_verdict(h: SenderHistory) -> tuple[bool, tuple[str, ...], str]:
             else "no list or bulk headers"
         )
     return is_bulk, signals, why
+
+
+_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+TEMPLATE_MIN_MESSAGES = 5
+TEMPLATE_MIN_SHARE = 0.6
+
+
+_WORD = re.compile(r"[^\W\d_]{4,}")
+TEMPLATE_MIN_MESSAGES = 5
+TEMPLATE_MIN_SHARE = 0.7
+
+
+def _templated_subjects(h: SenderHistory) -> tuple[int, str]:
+    """A mailing without list headers: the same word in the subject of nearly every
+    message ("... latest commentary (5/22/01)", "What's New at Howard (01/10/02)"), each a
+    new message rather than a reply, from a sender the user never answered or wrote to.
+    Returns (how many carry it, the word)."""
+    if h.inbound < TEMPLATE_MIN_MESSAGES or h.replied or h.outbound:
+        return 0, ""
+    # Mailings start a new message each time; a person chasing answers in a thread.
+    fresh = [r for r in h.received if r.starts_thread and not _REPLY_PREFIX.match(r.subject)]
+    if len(fresh) < max(TEMPLATE_MIN_MESSAGES, TEMPLATE_MIN_SHARE * h.inbound):
+        return 0, ""
+    counts: dict[str, int] = {}
+    for r in fresh:
+        for word in {w.lower() for w in _WORD.findall(r.subject)}:
+            counts[word] = counts.get(word, 0) + 1
+    if not counts:
+        return 0, ""
+    word, n = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return (n, word) if n / h.inbound >= TEMPLATE_MIN_SHARE else (0, "")
 
 
 def _soft_max(values: list[tuple[float, float]]) -> float:
