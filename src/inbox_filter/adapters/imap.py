@@ -104,6 +104,21 @@ def _flags(raw: Sequence[Any]) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if n.lower() != "\\recent"))
 
 
+_HEADER_FIELDS_KEY = b"BODY[HEADER.FIELDS"  # the answer's name for BODY.PEEK[HEADER.FIELDS ...]
+
+
+def response_item(item: dict[bytes, Any], prefix: bytes) -> bytes:
+    """The data of a FETCH response item whose name starts with ``prefix``.
+
+    The server names a ``BODY.PEEK[...]`` request ``BODY[...]`` in its answer
+    (RFC 3501 §7.4.2), with the partial origin appended (``BODY[1]<0>``).
+    """
+    for key, value in item.items():
+        if isinstance(key, bytes) and key.startswith(prefix):
+            return bytes(value or b"")
+    return b""
+
+
 def uid_set(uids: Sequence[int]) -> str:
     """Compress sorted-or-not UIDs into an IMAP sequence set: ``1:3,7,9:10``."""
     out: list[str] = []
@@ -377,10 +392,7 @@ class ImapSession:
             item = resp.get(uid)
             if item is None:
                 continue  # expunged between SEARCH and FETCH
-            header = b""
-            for key, value in item.items():
-                if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
-                    header = value or b""
+            header = response_item(item, _HEADER_FIELDS_KEY)
             try:
                 part = find_text_part(item.get(b"BODYSTRUCTURE"))
             except Exception as exc:  # noqa: BLE001 - odd BODYSTRUCTURE: headers still count
@@ -413,11 +425,8 @@ class ImapSession:
             prefix = f"BODY[{section}]".encode()
             wanted_uids = set(uids)
             for uid, data in resp.items():
-                if uid not in wanted_uids:
-                    continue
-                for key, value in data.items():
-                    if isinstance(key, bytes) and key.startswith(prefix):
-                        out[uid] = value or b""
+                if uid in wanted_uids:
+                    out[uid] = response_item(data, prefix)
         return out
 
     def drafts(self, folder: str) -> tuple[int, list[DraftSeen]]:
@@ -428,11 +437,7 @@ class ImapSession:
         resp = self._fetch("1:*", ["UID", "FLAGS", DRAFT_FIELDS], "reading drafts")
         out = []
         for uid, item in resp.items():
-            header = b""
-            for key, value in item.items():
-                if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
-                    header = value or b""
-            msg = parse_header_block(header)
+            msg = parse_header_block(response_item(item, _HEADER_FIELDS_KEY))
             marker = str(msg.get("X-Inbox-Filter-Suggestion") or "").strip() or None
             mids = message_ids([str(msg.get("Message-ID", ""))])
             to_values = [str(v) for v in msg.get_all("To") or []]
@@ -456,10 +461,7 @@ class ImapSession:
         if not size or size > max_size:
             return None
         resp = self._fetch(str(uid), ["BODY.PEEK[]"], "fetching a message")
-        for key, value in resp.get(uid, {}).items():
-            if isinstance(key, bytes) and key.startswith(b"BODY[]"):
-                return bytes(value or b"")
-        return None
+        return response_item(resp.get(uid, {}), b"BODY[]") or None
 
     def fetch_flags(
         self, last_uid: int, changedsince: int | None = None
@@ -515,10 +517,7 @@ class Writer:
         got = self.s._fetch(
             str(uid), ["BODY.PEEK[HEADER.FIELDS (X-INBOX-FILTER-SUGGESTION)]"], "checking a draft"
         )
-        header = b""
-        for key, value in got.get(uid, {}).items():
-            if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
-                header = value or b""
+        header = response_item(got.get(uid, {}), _HEADER_FIELDS_KEY)
         if marker.encode() not in header:
             return "not removed: that message is not ours"
         self.s._call("flagging the draft deleted", client.add_flags, [uid], [b"\\Deleted"])
@@ -587,13 +586,10 @@ class Writer:
             heads = self.s._fetch(uid_set(chosen), ["BODY.PEEK[HEADER.FIELDS (FROM)]"], "checking")
             exact = []
             for uid, item in heads.items():
-                for key, value in item.items():
-                    if isinstance(key, bytes) and key.startswith(b"BODY[HEADER.FIELDS"):
-                        frm = parse_address_list(
-                            [str(parse_header_block(value or b"").get("From", ""))]
-                        )
-                        if frm and frm[0][1] == address:
-                            exact.append(uid)
+                head = parse_header_block(response_item(item, _HEADER_FIELDS_KEY))
+                frm = parse_address_list([str(head.get("From", ""))])
+                if frm and frm[0][1] == address:
+                    exact.append(uid)
             chosen = sorted(exact)
         if not chosen:
             return 0
@@ -672,9 +668,7 @@ def _oauth2_mechanism(account: AccountSettings, client: imapclient.IMAPClient) -
     )
 
 
-def _oauth2_refused(
-    account: AccountSettings, mech: _OAuth2Mechanism, source: str
-) -> AuthError:
+def _oauth2_refused(account: AccountSettings, mech: _OAuth2Mechanism, source: str) -> AuthError:
     """A refused token: almost always expired or revoked. Names the fix for its source."""
     status = f", status {mech.error_status}" if mech.error_status else ""
     if source == "oauth2_token_command":
@@ -697,9 +691,7 @@ def _oauth2_refused(
     )
 
 
-def _login(
-    account: AccountSettings, client: imapclient.IMAPClient, credential: Credential
-) -> str:
+def _login(account: AccountSettings, client: imapclient.IMAPClient, credential: Credential) -> str:
     """Log in by password (IMAP LOGIN) or OAuth2 (SASL); returns the method used."""
     if credential.kind == "password":
         client.login(account.username, credential.secret.reveal())

@@ -300,6 +300,51 @@ def _tone_from_row(
     return MessageTone(p, h, pr, c, evidence)
 
 
+_SELECT_INBOUND = (
+    "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
+    "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, subject, "
+    "tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence FROM messages"
+)
+
+
+def _inbound_row(row: tuple[Any, ...]) -> Inbound:
+    """A row of _SELECT_INBOUND as an Inbound."""
+    (
+        sender,
+        mid,
+        date,
+        flags,
+        folder,
+        uid,
+        list_id,
+        unsub,
+        unsub_post,
+        precedence,
+        auto,
+        esp,
+        thread,
+        subject,
+        *tone,
+    ) = row
+    return Inbound(
+        sender,
+        mid,
+        date,
+        flags,
+        folder,
+        uid,
+        list_id,
+        unsub,
+        unsub_post,
+        precedence,
+        auto,
+        esp,
+        thread,
+        subject,
+        _tone_from_row(*tone),
+    )
+
+
 def _ts(dt: datetime | None) -> int | None:
     return int(dt.timestamp()) if dt is not None else None
 
@@ -620,46 +665,10 @@ class Store:
     def inbound(self, account: str) -> Iterator[Inbound]:
         """Every stored message the user received, oldest first."""
         cur = self.conn.execute(
-            "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
-            "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, "
-            "subject, tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence "
-            "FROM messages WHERE account = ? AND direction = 'in' ORDER BY date, id",
+            _SELECT_INBOUND + " WHERE account = ? AND direction = 'in' ORDER BY date, id",
             (account,),
         )
-        for (
-            sender,
-            mid,
-            date,
-            flags,
-            folder,
-            uid,
-            list_id,
-            unsub,
-            unsub_post,
-            precedence,
-            auto,
-            esp,
-            irt,
-            subject,
-            *tone,
-        ) in cur:
-            yield Inbound(
-                sender,
-                mid,
-                date,
-                flags,
-                folder,
-                uid,
-                list_id,
-                unsub,
-                unsub_post,
-                precedence,
-                auto,
-                esp,
-                irt,
-                subject,
-                _tone_from_row(*tone),
-            )
+        return map(_inbound_row, cur)
 
     # ------------------------------------------------------------ sender marks
     def marks(self, account: str) -> dict[str, dict[str, int]]:
@@ -1264,47 +1273,11 @@ def inbound_of(store: Store, account: str, senders: Sequence[str]) -> Iterator[I
     for i in range(0, len(senders), 500):
         chunk = list(senders[i : i + 500])
         cur = store.conn.execute(
-            "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
-            "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, "
-            "subject, tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence "
-            "FROM messages WHERE account = ? AND direction = 'in' AND sender IN "
+            _SELECT_INBOUND + " WHERE account = ? AND direction = 'in' AND sender IN "
             f"({', '.join('?' * len(chunk))}) ORDER BY date, id",
             (account, *chunk),
         )
-        for (
-            sender,
-            mid,
-            date,
-            flags,
-            folder,
-            uid,
-            list_id,
-            unsub,
-            unsub_post,
-            precedence,
-            auto,
-            esp,
-            irt,
-            subject,
-            *tone,
-        ) in cur:
-            yield Inbound(
-                sender,
-                mid,
-                date,
-                flags,
-                folder,
-                uid,
-                list_id,
-                unsub,
-                unsub_post,
-                precedence,
-                auto,
-                esp,
-                irt,
-                subject,
-                _tone_from_row(*tone),
-            )
+        yield from map(_inbound_row, cur)
 
 
 def outbound_touching(store: Store, account: str, senders: Sequence[str]) -> list[Outbound]:
