@@ -18,6 +18,7 @@ from inbox_filter.adapters.secrets import (
 )
 from inbox_filter.config import AccountSettings, load_settings, parse_settings, token_env_name
 from inbox_filter.errors import ConfigError, CredentialError
+from tests.adapters.test_secrets import MemoryKeyring
 
 ENV_VARS = ("INBOX_FILTER_TOKEN_MAIN", "INBOX_FILTER_PASSWORD_MAIN")
 
@@ -110,23 +111,6 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- credentials
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 @pytest.fixture
