@@ -11,7 +11,7 @@ from inbox_filter.adapters.store import Checkpoint, JudgeCache, Store
 from inbox_filter.core.features import RawMessage, extract_features
 from inbox_filter.core.history import MessageTone
 from inbox_filter.core.policy import PolicySettings
-from inbox_filter.judgement import judge
+from inbox_filter.judgement import judge, summary
 
 ME = ("me@home.example",)
 NOW = 1_700_000_000
@@ -73,8 +73,15 @@ def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:
                 store.set_mark("a", rnd.choice(people), "dismissed", NOW)
             inc = judge(store, "a", ME, PolicySettings(), NOW)
             assert not inc.full
-            assert inc.rows == full(store), f"step {step}: {kind}"
+            everything = full(store)
+            assert inc.rows == everything, f"step {step}: {kind}"
             assert JudgeCache(store).dirty("a") == []
+            # What a scan reads (counts from columns, only the suggestions' rows decoded)
+            # is the same judgement.
+            lean = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False)
+            assert lean.rows is None
+            assert lean.summaries() == {r["address"]: summary(r) for r in everything}
+            assert lean.suggestions == [r for r in everything if r["action"] != "none"]
 
 
 def test_nothing_changed_means_nothing_recomputed(tmp_path: Path) -> None:
@@ -88,3 +95,28 @@ def test_nothing_changed_means_nothing_recomputed(tmp_path: Path) -> None:
         # A policy change recomputes everything.
         changed = judge(store, "a", ME, PolicySettings(pressure_threshold=0.7), NOW)
         assert changed.full
+
+
+def test_cache_from_before_the_count_columns_is_recomputed(tmp_path: Path) -> None:
+    """Migration 10 drops the old JSON-only cache; the next judgement recomputes it all."""
+    import inbox_filter.adapters.store as store_mod
+
+    mails = [feat(i, f"p{i % 7}@x.example", ME[0], "in", i, f"<m{i}@x>") for i in range(1, 40)]
+    cp = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+    old = tuple(m for m in store_mod.MIGRATIONS if m[0] < 10)
+    real = store_mod.MIGRATIONS
+    store_mod.MIGRATIONS = old
+    try:
+        with Store.open(tmp_path) as store:
+            store.save_batch(cp, mails)
+            store.conn.execute("INSERT INTO sender_cache VALUES ('a', 'p1@x.example', '{}')")
+            store.conn.execute("INSERT INTO judge_state VALUES ('a', 'stale', 0)")
+            assert store.schema_version() == 9
+    finally:
+        store_mod.MIGRATIONS = real
+    with Store.open(tmp_path) as store:
+        assert store.schema_version() == 10
+        first = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False)
+        assert first.full and len(first.people) == 7
+        assert first.summaries()["p1@x.example"].inbound == 6
+        assert judge(store, "a", ME, PolicySettings(), NOW).rows == full(store)

@@ -211,16 +211,18 @@ def _day_ref(newest: int | None, now: int) -> int:
 
 @dataclass(slots=True)
 class Judgement:
-    rows: list[dict[str, Any]]  # every correspondent, suggestions first
+    people: list[SenderSummary]  # every correspondent's counts
+    suggestions: list[dict[str, Any]]  # the rows with an action, in ACTION_ORDER
     lessons: tuple[Lesson, ...]
     recomputed: int  # senders computed this time
     full: bool  # everything was recomputed
+    rows: list[dict[str, Any]] | None = None  # every row, suggestions first (if asked)
 
     def summaries(self) -> dict[str, SenderSummary]:
-        return {r["address"]: summary(r) for r in self.rows}
+        return {p.address: p for p in self.people}
 
     def decisions(self) -> list[tuple[Decision, str]]:
-        return [(decision_of(r), r["name"]) for r in self.rows if r["action"] != "none"]
+        return [(decision_of(r), r["name"]) for r in self.suggestions]
 
 
 def judge(
@@ -229,8 +231,14 @@ def judge(
     identities_raw: tuple[str, ...],
     policy: PolicySettings,
     now: int,
+    *,
+    all_rows: bool = True,
 ) -> Judgement:
-    """Every correspondent's row, recomputing only what changed since the last scan."""
+    """Every correspondent's row, recomputing only what changed since the last scan.
+
+    With ``all_rows=False`` only the suggestions' rows are decoded and everyone else is
+    read as counts: what a scan needs, at a cost that does not grow with the rows' size.
+    """
     identities = normalize_identities(identities_raw)
     learned, lessons = learned_policy(store, account, policy)
     cache = JudgeCache(store)
@@ -241,9 +249,17 @@ def judge(
     marks = marks_from_store(store, account)
     if cache.key(account) != key:
         histories = histories_from_store(store, account, identities)
-        rows = _rows(histories, identities, learned, marks, now, ref)
-        cache.replace_all(account, key, rows, now)
-        return Judgement(sort_rows(list(rows.values())), lessons, len(rows), True)
+        computed = _rows(histories, identities, learned, marks, now, ref)
+        cache.replace_all(account, key, computed, now)
+        ordered = sort_rows(list(computed.values()))
+        return Judgement(
+            [summary(r) for r in ordered],
+            [r for r in ordered if r["action"] != "none"],
+            lessons,
+            len(computed),
+            True,
+            ordered if all_rows else None,
+        )
     dirty = cache.dirty(account)
     if dirty:
         histories = build_histories(
@@ -257,7 +273,14 @@ def judge(
         dirty_set = set(dirty)
         wanted = {a: h for a, h in histories.items() if a in dirty_set}
         cache.update(account, dirty, _rows(wanted, identities, learned, marks, now, ref))
-    return Judgement(sort_rows(cache.rows(account)), lessons, len(dirty), False)
+    return Judgement(
+        [SenderSummary(*c) for c in cache.counts(account)],
+        sort_rows(cache.rows(account, only_suggestions=True)),
+        lessons,
+        len(dirty),
+        False,
+        sort_rows(cache.rows(account)) if all_rows else None,
+    )
 
 
 def _rows(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .adapters import imap, secrets
 from .adapters.local import LocalSource, SourceSpec
@@ -21,7 +22,15 @@ from .core.suggestions import Lesson
 from .drafting import DraftReport, run_drafts
 from .judgement import Judgement, SenderSummary, judge
 from .runctx import RunContext
-from .sync import NeedsTone, Progress, SyncReport, _no_progress, sync_imap, sync_local
+from .sync import (
+    NeedsTone,
+    Progress,
+    SyncReport,
+    _no_progress,
+    sync_imap,
+    sync_local,
+    unchanged_folders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +46,11 @@ class ScanResult:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     @property
-    def rows(self) -> list[dict[str, object]]:
-        """Every correspondent as `contacts --json` rows, suggestions first."""
+    def rows(self) -> list[dict[str, Any]]:
+        """Every correspondent as `contacts --json` rows, suggestions first (local
+        scans; an IMAP scan keeps only the suggestions' rows, see judge)."""
+        if self.judgement.rows is None:
+            raise RuntimeError("this scan kept only the suggestions' rows")
         return self.judgement.rows
 
     @property
@@ -49,12 +61,12 @@ class ScanResult:
     def lessons(self) -> tuple[Lesson, ...]:
         return self.judgement.lessons
 
-    def suggestions(self) -> list[dict[str, object]]:
-        return [r for r in self.rows if r["action"] != "none"]
+    def suggestions(self) -> list[dict[str, Any]]:
+        return self.judgement.suggestions
 
     def senders(self) -> list[SenderSummary]:
         """Everyone who wrote to the user, most messages first."""
-        rows = [h for h in self.histories.values() if h.inbound > 0]
+        rows = [h for h in self.judgement.people if h.inbound > 0]
         rows.sort(key=lambda h: (-h.inbound, -h.outbound, h.address))
         return rows
 
@@ -85,6 +97,7 @@ def scan_account(
             session = imap.connect(account, credential)
         ctx.closers.append(session.client.shutdown)
         with session:
+            unchanged = unchanged_folders(session, store)  # before LIST: see its docstring
             folders = session.resolve_folders()
             folders.require("inbox", "sent")
             if not dry_run:
@@ -97,10 +110,13 @@ def scan_account(
                 progress,
                 ctx,
                 tone_filter=lambda: tone_needed(store, account.name, identities, settings.policy),
+                unchanged=unchanged,
             )
             ctx.check()
             with ctx.stage("judge"):
-                judgement = judge(store, account.name, account.identities, settings.policy, at)
+                judgement = judge(
+                    store, account.name, account.identities, settings.policy, at, all_rows=False
+                )
             ctx.check()
             with ctx.stage("drafts"):
                 drafts = run_drafts(
@@ -126,7 +142,7 @@ def scan_account(
         account.name,
         report.new,
         report.skipped,
-        len(judgement.rows),
+        len(judgement.people),
         len(drafts.appended),
     )
     return result

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .adapters.imap import FetchedHeader, Folders, ImapSession
+from .adapters.imap import FetchedHeader, Folders, FolderStatus, ImapSession
 from .adapters.local import LocalItem, LocalSource
 from .adapters.store import Checkpoint, Store
 from .core.body import decode_text_part
@@ -49,6 +49,7 @@ class FolderReport:
     removed: int = 0
     skipped: int = 0
     resynced: bool = False
+    unchanged: bool = False  # STATUS matched the checkpoint: the folder was not opened
     seconds: float = 0.0
 
 
@@ -79,6 +80,7 @@ class SyncReport:
                     "removed": f.removed,
                     "skipped": f.skipped,
                     "resynced": f.resynced,
+                    "unchanged": f.unchanged,
                 }
                 for f in self.folders
             ],
@@ -191,6 +193,31 @@ def _analyse_batch(
 # ---------------------------------------------------------------------------- IMAP
 
 
+def unchanged_folders(session: ImapSession, store: Store) -> dict[str, FolderStatus]:
+    """The synced folders whose STATUS equals their checkpoint: nothing arrived, left,
+    or changed flags since the last scan (CONDSTORE servers only; RFC 7162 §3.1.2.1).
+
+    Asked before anything else: a no-op rescan then opens no folder at all. (Dovecot
+    re-reads a large Maildir's index when a folder is opened after LIST: 70 ms for
+    100,000 messages, against 0.6 ms for STATUS.)
+    """
+    if not session.enable_condstore():
+        return {}
+    out = {}
+    for cp in store.checkpoints(session.account.name):
+        if cp.highestmodseq is None or cp.uidnext is None or cp.exists_count is None:
+            continue
+        st = session.status(cp.folder)
+        if st is not None and (st.uidvalidity, st.uidnext, st.highestmodseq, st.exists) == (
+            cp.uidvalidity,
+            cp.uidnext,
+            cp.highestmodseq,
+            cp.exists_count,
+        ):
+            out[cp.folder] = st
+    return out
+
+
 def sync_imap(
     session: ImapSession,
     store: Store,
@@ -199,6 +226,7 @@ def sync_imap(
     progress: Progress = _no_progress,
     ctx: RunContext | None = None,
     tone_filter: Callable[[], NeedsTone] | None = None,
+    unchanged: dict[str, FolderStatus] | None = None,
 ) -> SyncReport:
     """Sync Sent first, then INBOX (then Junk, headers only): once Sent is known,
     ``tone_filter()`` can tell which senders' text is not worth fetching at all."""
@@ -210,13 +238,20 @@ def sync_imap(
     if folders.junk:
         # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
         plan.append((folders.junk, "junk"))
-    needs_tone: NeedsTone = _always
     for folder, role in plan:
         ctx.check()
-        if role == "inbox" and tone_filter is not None:
-            needs_tone = tone_filter()
         report.folders.append(
-            _sync_folder(session, store, folder, role, identities, progress, ctx, needs_tone)
+            _sync_folder(
+                session,
+                store,
+                folder,
+                role,
+                identities,
+                progress,
+                ctx,
+                tone_filter if role == "inbox" else None,
+                (unchanged or {}).get(folder),
+            )
         )
     return report
 
@@ -229,11 +264,17 @@ def _sync_folder(
     identities: frozenset[str],
     progress: Progress,
     ctx: RunContext,
-    needs_tone: NeedsTone = _always,
+    tone_filter: Callable[[], NeedsTone] | None = None,
+    unchanged: FolderStatus | None = None,
 ) -> FolderReport:
     t0 = time.perf_counter()
     account = session.account.name
     rep = FolderReport(folder, role)
+    if unchanged is not None:
+        # STATUS said nothing changed since the last scan (see unchanged_folders).
+        rep.unchanged = True
+        rep.seconds = time.perf_counter() - t0
+        return rep
     status = session.examine(folder)
     cp = store.checkpoint(account, folder)
     if cp is not None and cp.uidvalidity != status.uidvalidity:
@@ -279,6 +320,8 @@ def _sync_folder(
     if status.uidnext is None or cp.uidnext is None or status.uidnext != cp.uidnext:
         new_uids = session.uids_after(cp.last_uid)
     rep.new = len(new_uids)
+    # Asked only when there is mail to read: the filter costs a query over all Sent mail.
+    needs_tone = tone_filter() if new_uids and tone_filter is not None else _always
     done = 0
     batch_size = session.account.batch_size
     direction: Direction = {"sent": "out", "junk": "junk"}.get(role, "in")  # type: ignore[assignment]

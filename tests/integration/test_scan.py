@@ -117,6 +117,63 @@ def test_bytes_on_the_wire_for_a_noop_rescan(dovecot: DovecotServer, tmp_path: P
     assert noop < 3000, f"no-op rescan sent {noop} bytes"
 
 
+def test_noop_rescan_opens_no_folder(dovecot: DovecotServer, tmp_path: Path) -> None:
+    """STATUS before LIST: folders whose STATUS equals their checkpoint are not opened;
+    any change (new mail, a flag, an expunge) still opens and syncs that folder."""
+    from inbox_filter.adapters.imap import ImapSession
+
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    acc = settings.accounts[0]
+    opened: list[str] = []
+    real_examine = ImapSession.examine
+
+    def examine(self: ImapSession, folder: str):  # type: ignore[no-untyped-def]
+        opened.append(folder)
+        return real_examine(self, folder)
+
+    def scan():  # type: ignore[no-untyped-def]
+        opened.clear()
+        return scan_account(settings, acc, settings.general.state_dir)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(dovecot, user).items():
+            mp.setenv(k, v)
+        mp.setattr(ImapSession, "examine", examine)
+        first = scan()
+        assert {"INBOX", "Sent"} <= set(opened)
+        assert not any(f.unchanged for f in first.report.folders)
+        noop = scan()
+        assert all(f.unchanged for f in noop.report.folders)
+        assert not set(opened) & {"INBOX", "Sent", "Junk"}, opened  # only Drafts (reconcile)
+        assert noop.histories == first.histories
+
+        with dovecot.client(user) as c:  # a flag change elsewhere
+            c.select_folder("INBOX")
+            pushy = c.search(["FROM", "sales@vendor.example"])
+            c.add_flags(pushy[:1], [b"\\Seen"])
+        flagged = scan()
+        inbox = next(f for f in flagged.report.folders if f.folder == "INBOX")
+        assert (inbox.unchanged, inbox.flags_updated) == (False, 1)
+        assert "INBOX" in opened and "Sent" not in opened
+        assert flagged.histories["sales@vendor.example"].seen == 1
+
+        with dovecot.client(user) as c:  # an expunge
+            c.select_folder("INBOX")
+            c.delete_messages(pushy[1:2])
+            c.expunge()
+        gone = scan()
+        assert "INBOX" in opened
+        assert gone.histories["sales@vendor.example"].inbound == 2
+
+        dovecot.append(user, "Sent", mail(ME, "sales@vendor.example", "Re: x", "no",
+                                          mid="<s9@example.org>"))
+        sent = scan()
+        assert "Sent" in opened and "INBOX" not in opened
+        assert sent.histories["sales@vendor.example"].outbound == 1
+
+
 def test_flag_sweep_without_condstore(dovecot_factory, tmp_path: Path) -> None:
     server = dovecot_factory(
         capability_override="IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "

@@ -361,8 +361,39 @@ class ImapSession:
             highestmodseq=int(hms) if hms is not None and self.condstore else None,
         )
 
+    def status(self, folder: str) -> FolderStatus | None:
+        """STATUS of a folder without selecting it (CONDSTORE servers only: without
+        HIGHESTMODSEQ it cannot tell that nothing changed). None when it cannot be had."""
+        if not self.condstore:
+            return None
+        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "HIGHESTMODSEQ"]
+
+        def run() -> Any:
+            try:
+                return self.client.folder_status(folder, items)
+            except imapclient.exceptions.IMAPClientAbortError:
+                raise  # the connection is gone: that is an error, not an answer
+            except imapclient.exceptions.IMAPClientError:
+                return None  # NO: gone or renamed; opened (and reported) as usual later
+
+        resp = self._call(f"asking for the status of {folder!r}", run)
+        if resp is None:
+            return None
+        try:
+            return FolderStatus(
+                name=folder,
+                uidvalidity=int(resp[b"UIDVALIDITY"]),
+                uidnext=int(resp[b"UIDNEXT"]),
+                exists=int(resp[b"MESSAGES"]),
+                highestmodseq=int(resp[b"HIGHESTMODSEQ"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def enable_condstore(self) -> bool:
         """ENABLE CONDSTORE (RFC 7162 §3.1) where offered, so EXAMINE reports HIGHESTMODSEQ."""
+        if self.condstore:
+            return True
         if self.has("CONDSTORE"):
             if self.has("ENABLE"):
                 try:

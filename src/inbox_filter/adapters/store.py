@@ -261,6 +261,31 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX messages_sender_date ON messages (account, direction, sender, date);
         """,
     ),
+    (
+        10,
+        "judgement cache: each sender's counts and action as columns",
+        """
+        -- A scan lists everyone by counts and acts on the suggestions only: reading
+        -- columns instead of decoding 10,000 JSON rows keeps a no-op rescan cheap.
+        -- The cache is derived data: the old rows are dropped and recomputed.
+        DROP TABLE sender_cache;
+        CREATE TABLE sender_cache (
+            account   TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            name      TEXT NOT NULL,
+            inbound   INTEGER NOT NULL,
+            outbound  INTEGER NOT NULL,
+            replied   INTEGER NOT NULL,
+            seen      INTEGER NOT NULL,
+            first_ts  INTEGER,
+            last_ts   INTEGER,
+            action    TEXT NOT NULL,
+            row       TEXT NOT NULL,             -- JSON: the contact as `contacts --json`
+            PRIMARY KEY (account, address)
+        );
+        DELETE FROM judge_state;
+        """,
+    ),
 )
 
 
@@ -468,6 +493,14 @@ class Store:
             (account, folder),
         ).fetchone()
         return Checkpoint(*row) if row else None
+
+    def checkpoints(self, account: str) -> list[Checkpoint]:
+        rows = self.conn.execute(
+            "SELECT account, name, role, uidvalidity, last_uid, uidnext, highestmodseq, "
+            "exists_count FROM folders WHERE account = ? ORDER BY name",
+            (account,),
+        ).fetchall()
+        return [Checkpoint(*r) for r in rows]
 
     def reset_folder(self, account: str, folder: str) -> int:
         """Forget a folder (UIDVALIDITY changed): its messages and checkpoint."""
@@ -1227,18 +1260,28 @@ class JudgeCache:
             )
         ]
 
-    def rows(self, account: str) -> list[dict[str, Any]]:
-        return [
-            json.loads(r[0])
-            for r in self.conn.execute("SELECT row FROM sender_cache WHERE account = ?", (account,))
-        ]
+    def rows(self, account: str, only_suggestions: bool = False) -> list[dict[str, Any]]:
+        """Cached rows (JSON decoded), every sender's or only those with an action."""
+        sql = "SELECT row FROM sender_cache WHERE account = ?"
+        if only_suggestions:
+            sql += " AND action != 'none'"
+        return [json.loads(r[0]) for r in self.conn.execute(sql, (account,))]
+
+    def counts(self, account: str) -> list[tuple[Any, ...]]:
+        """(address, name, inbound, outbound, replied, seen, first_ts, last_ts) of every
+        cached sender, read from columns (no JSON)."""
+        return self.conn.execute(
+            "SELECT address, name, inbound, outbound, replied, seen, first_ts, last_ts "
+            "FROM sender_cache WHERE account = ?",
+            (account,),
+        ).fetchall()
 
     def replace_all(self, account: str, key: str, rows: dict[str, dict[str, Any]], at: int) -> None:
         with self.store.transaction() as c:
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
             c.executemany(
-                "INSERT INTO sender_cache VALUES (?, ?, ?)",
-                [(account, a, json.dumps(r)) for a, r in rows.items()],
+                "INSERT INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_cache_row(account, r) for r in rows.values()],
             )
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
             c.execute("INSERT OR REPLACE INTO judge_state VALUES (?, ?, ?)", (account, key, at))
@@ -1249,8 +1292,9 @@ class JudgeCache:
             for a in done:
                 if a in rows:
                     c.execute(
-                        "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?)",
-                        (account, a, json.dumps(rows[a])),
+                        "INSERT OR REPLACE INTO sender_cache VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _cache_row(account, rows[a]),
                     )
                 else:
                     c.execute(
@@ -1266,6 +1310,22 @@ class JudgeCache:
             "SELECT MAX(date) FROM messages WHERE account = ?", (account,)
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
+
+
+def _cache_row(account: str, r: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        account,
+        r["address"],
+        r["name"],
+        r["inbound"],
+        r["outbound"],
+        r["replied"],
+        r["seen"],
+        r.get("first_ts"),
+        r.get("last_ts"),
+        r["action"],
+        json.dumps(r),
+    )
 
 
 def inbound_of(store: Store, account: str, senders: Sequence[str]) -> Iterator[Inbound]:
