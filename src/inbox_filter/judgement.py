@@ -247,32 +247,39 @@ def judge(
         json.dumps([JUDGE_VERSION, repr(learned), sorted(identities), ref]).encode()
     ).hexdigest()[:24]
     marks = marks_from_store(store, account)
+    names = store.names(account)
     if cache.key(account) != key:
-        histories = histories_from_store(store, account, identities)
-        computed = _rows(histories, identities, learned, marks, now, ref)
-        cache.replace_all(account, key, computed, now)
-        ordered = sort_rows(list(computed.values()))
+        # Everyone, a chunk of correspondents at a time: memory stays that of one chunk's
+        # histories (a 100,000-message mailbox at once costs ~90 MB more).
+        cache.start_rebuild(account)
+        people: list[SenderSummary] = []
+        suggestions: list[dict[str, Any]] = []
+        everything: list[dict[str, Any]] = []
+        addresses = cache.correspondents(account)
+        for i in range(0, len(addresses), REBUILD_CHUNK):
+            chunk = addresses[i : i + REBUILD_CHUNK]
+            histories = _histories_of(store, account, chunk, identities, names)
+            rows = _rows(histories, identities, learned, marks, now, ref)
+            cache.put(account, rows.values())
+            for r in rows.values():
+                people.append(summary(r))
+                if r["action"] != "none":
+                    suggestions.append(r)
+                if all_rows:
+                    everything.append(r)
+        cache.finish_rebuild(account, key, now)
         return Judgement(
-            [summary(r) for r in ordered],
-            [r for r in ordered if r["action"] != "none"],
+            people,
+            sort_rows(suggestions),
             lessons,
-            len(computed),
+            len(people),
             True,
-            ordered if all_rows else None,
+            sort_rows(everything) if all_rows else None,
         )
     dirty = cache.dirty(account)
     if dirty:
-        histories = build_histories(
-            inbound_of(store, account, dirty),
-            outbound_touching(store, account, dirty),
-            identities,
-            store.names(account),
-        )
-        # Rows of senders that share a message with a dirty one are partial here: only
-        # the dirty senders' histories are complete, and only they are stored.
-        dirty_set = set(dirty)
-        wanted = {a: h for a, h in histories.items() if a in dirty_set}
-        cache.update(account, dirty, _rows(wanted, identities, learned, marks, now, ref))
+        histories = _histories_of(store, account, dirty, identities, names)
+        cache.update(account, dirty, _rows(histories, identities, learned, marks, now, ref))
     return Judgement(
         [SenderSummary(*c) for c in cache.counts(account)],
         sort_rows(cache.rows(account, only_suggestions=True)),
@@ -281,6 +288,28 @@ def judge(
         False,
         sort_rows(cache.rows(account)) if all_rows else None,
     )
+
+
+REBUILD_CHUNK = 400
+
+
+def _histories_of(
+    store: Store,
+    account: str,
+    addresses: list[str],
+    identities: frozenset[str],
+    names: dict[str, str],
+) -> dict[str, SenderHistory]:
+    """Complete histories of some correspondents (and of no one else)."""
+    histories = build_histories(
+        inbound_of(store, account, addresses),
+        outbound_touching(store, account, addresses),
+        identities,
+        names,
+    )
+    # Others sharing a message with them appear here with partial histories: dropped.
+    wanted = set(addresses)
+    return {a: h for a, h in histories.items() if a in wanted}
 
 
 def _rows(

@@ -1276,15 +1276,36 @@ class JudgeCache:
             (account,),
         ).fetchall()
 
-    def replace_all(self, account: str, key: str, rows: dict[str, dict[str, Any]], at: int) -> None:
+    def start_rebuild(self, account: str) -> None:
+        """Forget every row; until finish_rebuild the cache is known to be incomplete
+        (no key), so an interrupted rebuild is simply done again."""
         with self.store.transaction() as c:
+            c.execute("DELETE FROM judge_state WHERE account = ?", (account,))
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
-            c.executemany(
-                "INSERT INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_cache_row(account, r) for r in rows.values()],
-            )
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
+
+    def put(self, account: str, rows: Iterable[dict[str, Any]]) -> None:
+        with self.store.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_cache_row(account, r) for r in rows],
+            )
+
+    def finish_rebuild(self, account: str, key: str, at: int) -> None:
+        with self.store.transaction() as c:
             c.execute("INSERT OR REPLACE INTO judge_state VALUES (?, ?, ?)", (account, key, at))
+
+    def correspondents(self, account: str) -> list[str]:
+        """Everyone who wrote to the user or was written to, once each, sorted."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT sender FROM messages WHERE account = ? AND direction = 'in' "
+                "AND sender != '' UNION SELECT r.address FROM recipients r JOIN messages m "
+                "ON m.id = r.message WHERE m.account = ? AND m.direction = 'out' ORDER BY 1",
+                (account, account),
+            )
+        ]
 
     def update(self, account: str, done: list[str], rows: dict[str, dict[str, Any]]) -> None:
         """Store recomputed rows; senders in ``done`` without a row now have none."""
@@ -1333,8 +1354,10 @@ def inbound_of(store: Store, account: str, senders: Sequence[str]) -> Iterator[I
     for i in range(0, len(senders), 500):
         chunk = list(senders[i : i + 500])
         cur = store.conn.execute(
+            # Ordered by sender first: the (account, direction, sender, date) index then
+            # serves the whole query (by date alone SQLite walks the account's mail).
             _SELECT_INBOUND + " WHERE account = ? AND direction = 'in' AND sender IN "
-            f"({', '.join('?' * len(chunk))}) ORDER BY date, id",
+            f"({', '.join('?' * len(chunk))}) ORDER BY sender, date, id",
             (account, *chunk),
         )
         yield from map(_inbound_row, cur)
@@ -1353,7 +1376,8 @@ def outbound_touching(store: Store, account: str, senders: Sequence[str]) -> lis
             "FROM messages m WHERE m.account = ? AND m.direction = 'out' AND ("
             f"m.id IN (SELECT message FROM recipients WHERE address IN ({marks})) OR "
             "m.id IN (SELECT f.message FROM reply_refs f JOIN messages i ON "
-            f"i.message_id = f.ref WHERE i.account = ? AND i.sender IN ({marks})))",
+            f"i.message_id = f.ref WHERE i.account = ? AND i.direction = 'in' "
+            f"AND i.sender IN ({marks})))",
             (account, *chunk, account, *chunk),
         )
         for mid_row, mid, date, rcpts, refs in cur:

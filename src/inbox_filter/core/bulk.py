@@ -10,6 +10,7 @@ Signals (each a short name a person can check in the message's headers):
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .addresses import looks_no_reply
@@ -59,6 +60,22 @@ def bulk_signals(
     esp_headers: str,
 ) -> tuple[str, ...]:
     """The bulk signals present on one message (empty for person-to-person mail)."""
+    # Only the presence of List-Id / List-Unsubscribe counts: their values (one token
+    # per message) stay out of the memo key, so a sender's messages share one entry.
+    return _signals(
+        sender, bool(list_id), bool(list_unsubscribe), precedence, auto_submitted, esp_headers
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _signals(
+    sender: str,
+    list_id: bool,
+    list_unsubscribe: bool,
+    precedence: str | None,
+    auto_submitted: str | None,
+    esp_headers: str,
+) -> tuple[str, ...]:
     out: list[str] = []
     if list_id:
         out.append("List-Id")

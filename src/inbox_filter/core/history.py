@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .addresses import is_identity
 from .bulk import bulk_signals
@@ -26,7 +27,7 @@ class MessageTone:
     evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per stored message, frozen costs 5x
 class Inbound:
     """One message the user received, as stored."""
 
@@ -86,6 +87,59 @@ class Received:
     list_unsubscribe_post: str | None
 
 
+def _opt(pick: Any, a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else pick(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    size: tuple[int, int]  # (received, sent) when computed
+    replied: int
+    seen: int
+    started: int
+    first_in: int | None
+    last_in: int | None
+    last_read: int | None
+    last_engaged: int | None
+    first_out: int | None
+    last_out: int | None
+
+    @staticmethod
+    def of(h: SenderHistory, size: tuple[int, int]) -> _Stats:
+        replied = seen = started = 0
+        first_in = last_in = last_read = last_engaged = None
+        for r in h.received:
+            replied += r.engaged
+            seen += r.seen
+            started += r.starts_thread
+            d = r.date
+            if d is None:
+                continue
+            if first_in is None or d < first_in:
+                first_in = d
+            if last_in is None or d > last_in:
+                last_in = d
+            if r.seen and (last_read is None or d > last_read):
+                last_read = d
+            if r.engaged and (last_engaged is None or d > last_engaged):
+                last_engaged = d
+        out = [d for d in h.sent_dates if d is not None]
+        return _Stats(
+            size,
+            replied,
+            seen,
+            started,
+            first_in,
+            last_in,
+            last_read,
+            last_engaged,
+            min(out, default=None),
+            max(out, default=None),
+        )
+
+
 @dataclass(slots=True)
 class SenderHistory:
     """What we know of one correspondent, oldest message first."""
@@ -97,6 +151,16 @@ class SenderHistory:
     sent_starts: int = 0  # of those, how many started a thread
     reply_latencies: list[int] = field(default_factory=list)  # seconds
     _keys: set[str] = field(default_factory=set, repr=False)
+    _memo: _Stats | None = field(default=None, repr=False, compare=False)
+
+    def _stats(self) -> _Stats:
+        """Counts and dates in one pass, kept until messages are added (scoring asks
+        for each several times; a newsletter has thousands of messages)."""
+        size = (len(self.received), len(self.sent_dates))
+        memo = self._memo
+        if memo is None or memo.size != size:
+            memo = self._memo = _Stats.of(self, size)
+        return memo
 
     # ------------------------------------------------------------ counts
     @property
@@ -110,11 +174,11 @@ class SenderHistory:
     @property
     def replied(self) -> int:
         """Their messages the user answered (a reply referencing it, or \\Answered)."""
-        return sum(r.engaged for r in self.received)
+        return self._stats().replied
 
     @property
     def seen(self) -> int:
-        return sum(r.seen for r in self.received)
+        return self._stats().seen
 
     @property
     def read_rate(self) -> float | None:
@@ -122,37 +186,35 @@ class SenderHistory:
 
     @property
     def started_by_them(self) -> int:
-        return sum(r.starts_thread for r in self.received)
+        return self._stats().started
 
     # ------------------------------------------------------------ dates
-    def _dates(self) -> list[int]:
-        return [d for d in (*(r.date for r in self.received), *self.sent_dates) if d is not None]
-
     @property
     def first(self) -> int | None:
-        return min(self._dates(), default=None)
+        st = self._stats()
+        return _opt(min, st.first_in, st.first_out)
 
     @property
     def last(self) -> int | None:
-        return max(self._dates(), default=None)
+        st = self._stats()
+        return _opt(max, st.last_in, st.last_out)
 
     @property
     def last_inbound(self) -> int | None:
-        return max((r.date for r in self.received if r.date is not None), default=None)
+        return self._stats().last_in
 
     @property
     def last_outbound(self) -> int | None:
-        return max((d for d in self.sent_dates if d is not None), default=None)
+        return self._stats().last_out
 
     @property
     def last_read(self) -> int | None:
-        return max((r.date for r in self.received if r.seen and r.date is not None), default=None)
+        return self._stats().last_read
 
     def last_engagement(self) -> int | None:
         """When the user last wrote to them or answered one of their messages."""
-        dates = [d for d in self.sent_dates if d is not None]
-        dates += [r.date for r in self.received if r.engaged and r.date is not None]
-        return max(dates, default=None)
+        st = self._stats()
+        return _opt(max, st.last_out, st.last_engaged)
 
     def unanswered_streak(self) -> int:
         """Their messages since the user last wrote to them or answered (most recent run)."""
