@@ -108,15 +108,35 @@ def test_cache_from_before_the_count_columns_is_recomputed(tmp_path: Path) -> No
     store_mod.MIGRATIONS = old
     try:
         with Store.open(tmp_path) as store:
-            store.save_batch(cp, mails)
             store.conn.execute("INSERT INTO sender_cache VALUES ('a', 'p1@x.example', '{}')")
             store.conn.execute("INSERT INTO judge_state VALUES ('a', 'stale', 0)")
             assert store.schema_version() == 9
     finally:
         store_mod.MIGRATIONS = real
     with Store.open(tmp_path) as store:
-        assert store.schema_version() == 10
+        assert store.schema_version() == max(v for v, _, _ in real)
+        assert JudgeCache(store).key("a") is None and JudgeCache(store).counts("a") == []
+        store.save_batch(cp, mails)
         first = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False)
         assert first.full and len(first.people) == 7
         assert first.summaries()["p1@x.example"].inbound == 6
         assert judge(store, "a", ME, PolicySettings(), NOW).rows == full(store)
+
+
+def test_recipient_columns_backfilled_from_the_link_tables(tmp_path: Path) -> None:
+    """Migration 11 fills the new columns of stored Sent mail from recipients/reply_refs."""
+    sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
+    with Store.open(tmp_path) as store:
+        store.save_batch(sent, [
+            feat(1, ME[0], "x@y.example", "out", 3, "<s1@me>", irt="<m1@y>"),
+            feat(2, ME[0], "z@y.example", "out", 2, "<s2@me>"),
+        ])
+        expected = list(store.outbound("a"))
+        assert [o.recipients for o in expected] == [("x@y.example",), ("z@y.example",)]
+        assert [o.refs for o in expected] == [("<m1@y>",), ()]
+        # The database as version 10 left it: no columns, the links only.
+        store.conn.execute("ALTER TABLE messages DROP COLUMN rcpts")
+        store.conn.execute("ALTER TABLE messages DROP COLUMN refs")
+        store.conn.execute("DELETE FROM schema_migrations WHERE version = 11")
+    with Store.open(tmp_path) as store:
+        assert list(store.outbound("a")) == expected

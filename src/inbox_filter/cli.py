@@ -419,8 +419,25 @@ def _echo_json(obj: Any) -> None:
     7,800 senders of a 100,000-message mailbox against 0.04 s)."""
     if sys.stdout.isatty():
         click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
-    else:
+        return
+    if not isinstance(obj, dict):
         click.echo(json.dumps(obj, ensure_ascii=False))
+        return
+    # Written a list item at a time: the same bytes as json.dumps, without holding the
+    # whole text (4 MB for a 100,000-message mailbox's scan) in memory twice.
+    out = click.get_text_stream("stdout")
+    out.write("{")
+    for i, (key, value) in enumerate(obj.items()):
+        out.write((", " if i else "") + json.dumps(key) + ": ")
+        if isinstance(value, list):
+            out.write("[")
+            for j, item in enumerate(value):
+                out.write((", " if j else "") + json.dumps(item, ensure_ascii=False))
+            out.write("]")
+        else:
+            out.write(json.dumps(value, ensure_ascii=False))
+    out.write("}\n")
+    out.flush()
 
 
 def _console() -> Any:

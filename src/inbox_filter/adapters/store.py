@@ -286,6 +286,23 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         DELETE FROM judge_state;
         """,
     ),
+    (
+        11,
+        "the user's messages carry their recipients in a column",
+        """
+        -- Read with every judgement of the people concerned: a column each instead of
+        -- a correlated group_concat per message. recipients and reply_refs stay, for
+        -- lookups by address and by Message-ID.
+        ALTER TABLE messages ADD COLUMN rcpts TEXT;
+        ALTER TABLE messages ADD COLUMN refs TEXT;
+        UPDATE messages SET
+            rcpts = (SELECT group_concat(address, ' ') FROM recipients r
+                     WHERE r.message = messages.id),
+            refs = (SELECT group_concat(ref, ' ') FROM reply_refs f
+                    WHERE f.message = messages.id)
+        WHERE direction = 'out';
+        """,
+    ),
 )
 
 
@@ -574,9 +591,9 @@ class Store:
             "message_id, sender, sender_name, subject, date, internal_date, size, flags, "
             "in_reply_to, list_id, list_unsubscribe, list_unsubscribe_post, precedence, "
             "auto_submitted, esp_headers, auth_results, to_identity, tone_politeness, "
-            "tone_hostility, tone_pressure, tone_cold, tone_evidence, marker) "
+            "tone_hostility, tone_pressure, tone_cold, tone_evidence, marker, rcpts, refs) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?)",
+            "?, ?, ?, ?, ?, ?)",
             (
                 cp.account,
                 cp.folder,
@@ -604,6 +621,14 @@ class Store:
                 to_identity,
                 *_tone_values(m.tone),
                 m.marker,
+                *(
+                    (
+                        " ".join((*m.to, *m.cc, *m.bcc)),
+                        " ".join(dict.fromkeys((*m.in_reply_to, *m.references))),
+                    )
+                    if m.direction == "out"
+                    else (None, None)
+                ),
             ),
         )
         if cur.rowcount != 1 or cur.lastrowid is None:
@@ -734,9 +759,7 @@ class Store:
     def outbound(self, account: str) -> Iterator[Outbound]:
         """Every stored message the user sent, with its recipients and references."""
         cur = self.conn.execute(
-            "SELECT m.id, m.message_id, m.date, "
-            "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
-            "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
+            "SELECT m.id, m.message_id, m.date, m.rcpts, m.refs "
             "FROM messages m WHERE m.account = ? AND m.direction = 'out' ORDER BY m.date, m.id",
             (account,),
         )
@@ -1175,10 +1198,8 @@ def sent_seen(store: Store, account: str, since: int) -> list[SentSeen]:
     """The user's messages since a time, as evidence that a draft was sent."""
     out = []
     for mid, marker, rcpts, refs in store.conn.execute(
-        "SELECT m.message_id, m.marker, "
-        "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
-        "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
-        "FROM messages m WHERE m.account = ? AND m.direction = 'out' "
+        "SELECT m.message_id, m.marker, m.rcpts, m.refs FROM messages m "
+        "WHERE m.account = ? AND m.direction = 'out' "
         "AND (m.date IS NULL OR m.date >= ? OR m.marker IS NOT NULL)",
         (account, since),
     ):
@@ -1370,9 +1391,7 @@ def outbound_touching(store: Store, account: str, senders: Sequence[str]) -> lis
         chunk = list(senders[i : i + 400])
         marks = ", ".join("?" * len(chunk))
         cur = store.conn.execute(
-            "SELECT m.id, m.message_id, m.date, "
-            "(SELECT group_concat(address, ' ') FROM recipients r WHERE r.message = m.id), "
-            "(SELECT group_concat(ref, ' ') FROM reply_refs f WHERE f.message = m.id) "
+            "SELECT m.id, m.message_id, m.date, m.rcpts, m.refs "
             "FROM messages m WHERE m.account = ? AND m.direction = 'out' AND ("
             f"m.id IN (SELECT message FROM recipients WHERE address IN ({marks})) OR "
             "m.id IN (SELECT f.message FROM reply_refs f JOIN messages i ON "
