@@ -88,12 +88,44 @@ def parse_address_list(values: list[str]) -> list[tuple[str, str]]:
     (RFC 2047 §5): decoding first would let an encoded ``,`` or ``<x@y>`` in a name
     smuggle in another address.
     """
+    pairs = _simple_addresses(values)
     out: list[tuple[str, str]] = []
-    for name, addr in email.utils.getaddresses(values):
+    for name, addr in email.utils.getaddresses(values) if pairs is None else pairs:
         norm = normalize_address(addr)
         if norm:
             out.append((strip_controls(decode_words(name)), norm))
     return out
+
+
+# The common forms, read without the standard library's character-by-character parser
+# (a third of header parsing): `a@b.c`, `<a@b.c>`, `Name <a@b.c>`, `"Name" <a@b.c>`,
+# comma-separated. Anything else (comments, groups, escapes, a comma or special inside
+# a name, 8-bit text) goes to email.utils.getaddresses; tests check both agree.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_ITEM = re.compile(
+    rf"\s*(?:(?P<spec>{_SPEC})"
+    rf"|(?:\"(?P<quoted>[^\"\\\r\n]*)\"|(?P<phrase>{_ATOM}(?:[ \t.]+{_ATOM})*))?"
+    rf"\s*<(?P<angle>{_SPEC})>)\s*"
+)
+
+
+def _simple_addresses(values: list[str]) -> list[tuple[str, str]] | None:
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            m = _ITEM.fullmatch(item)
+            if m is None:
+                return None
+            if m["spec"]:
+                pairs.append(("", m["spec"]))
+            elif m["quoted"] is not None:
+                pairs.append((m["quoted"], m["angle"]))
+            else:
+                pairs.append((" ".join((m["phrase"] or "").split()), m["angle"]))
+    return pairs
 
 
 def is_identity(addr: str, identities: frozenset[str]) -> bool:

@@ -151,15 +151,24 @@ def parse_header_block(header: bytes) -> Message:
     return _header_parser.parsebytes(header)
 
 
-def _values(msg: Message, name: str) -> list[str]:
-    out = []
-    for v in msg.get_all(name) or []:
+Headers = dict[str, list[str]]
+
+
+def header_index(msg: Message) -> Headers:
+    """Lower-case name -> values, in one pass (``get_all`` walks every header per call,
+    and a message is asked for twenty of them)."""
+    out: Headers = {}
+    for name, value in msg.items():
         # compat32 may hand back Header objects for undecodable bytes.
-        out.append(str(v))
+        out.setdefault(name.lower(), []).append(str(value))
     return out
 
 
-def _first(msg: Message, name: str, limit: int = 2000) -> str | None:
+def _values(msg: Headers, name: str) -> list[str]:
+    return msg.get(name.lower(), [])
+
+
+def _first(msg: Headers, name: str, limit: int = 2000) -> str | None:
     vals = _values(msg, name)
     if not vals:
         return None
@@ -195,7 +204,7 @@ def parse_date(value: str | None) -> datetime | None:
 
 def extract_features(raw: RawMessage) -> MessageFeatures:
     """The features of one message. Never raises on malformed headers."""
-    msg = parse_header_block(raw.header)
+    msg = header_index(parse_header_block(raw.header))
     names: dict[str, str] = {}
 
     def addresses(*headers: str) -> tuple[str, ...]:
@@ -216,7 +225,7 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
     subject_raw = _values(msg, "Subject")
     subject = strip_controls(decode_words(subject_raw[0]))[:998] if subject_raw else ""
     mid = message_ids(_values(msg, "Message-ID"))
-    esp = tuple(label for key, label in ESP_HEADERS.items() if msg.get(key) is not None)
+    esp = tuple(label for key, label in ESP_HEADERS.items() if key in msg)
     return MessageFeatures(
         folder=raw.folder,
         uid=raw.uid,
