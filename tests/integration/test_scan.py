@@ -399,3 +399,33 @@ def test_malformed_corpus_through_imap(dovecot: DovecotServer, shared_data: Path
     with Store.open(settings.general.state_dir) as s:
         stored = s.conn.execute("SELECT COUNT(*) FROM messages WHERE folder = 'INBOX'").fetchone()[0]
     assert stored + inbox.skipped == appended
+
+
+def test_header_fetch_reads_the_same_with_the_echo_shortened(dovecot: DovecotServer,
+                                                             tmp_path: Path) -> None:
+    """The 35-name echo of HEADER.FIELDS is renamed before imapclient parses it: every
+    item must come out exactly as the long way reads it."""
+    from inbox_filter.adapters import imap, secrets
+    from inbox_filter.adapters.imap import _HEADER_ECHO, _SHORT_HEADER_NAME, HEADER_ITEM, META_ITEMS
+
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    acc = settings.accounts[0]
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in pw_env(dovecot, user).items():
+            mp.setenv(k, v)
+        with imap.connect(acc, secrets.get_credential(acc)) as session:
+            session.examine("INBOX")
+            items = [*META_ITEMS, HEADER_ITEM]
+            long = session._fetch("1:*", items, "test")
+            short = session._fetch("1:*", items, "test", shorten=(_HEADER_ECHO, _SHORT_HEADER_NAME))
+            fetched = list(session.fetch_headers(sorted(long)))
+    assert len(long) == 6 and set(long) == set(short)
+    for uid, item in long.items():
+        (name,) = [k for k in item if k.startswith(b"BODY[HEADER")]
+        assert name != _SHORT_HEADER_NAME and name.startswith(b"BODY[HEADER.FIELDS")
+        assert short[uid] == {**{k: v for k, v in item.items() if k != name},
+                              _SHORT_HEADER_NAME: item[name]}
+    assert [f.header for f in fetched] == [long[u][name] for u in sorted(long)
+                                           for name in long[u] if name.startswith(b"BODY[HEADER")]
