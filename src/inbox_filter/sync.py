@@ -14,7 +14,6 @@ Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,9 +21,16 @@ from dataclasses import dataclass, field, replace
 from .adapters.imap import FetchedHeader, Folders, FolderStatus, ImapSession
 from .adapters.local import LocalItem, LocalSource
 from .adapters.store import Checkpoint, Store
-from .core.body import decode_text_part
+from .analysis import (
+    Analyser,
+    Pending,
+    PendingHeaders,
+    analyse_text,
+    header_features,
+    skip_reason,
+    with_text,
+)
 from .core.features import Direction, MessageFeatures, RawMessage, extract_features
-from .core.history import MessageTone
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -57,6 +63,7 @@ class FolderReport:
 class SyncReport:
     account: str
     folders: list[FolderReport] = field(default_factory=list)
+    worker_stages: dict[str, float] = field(default_factory=dict)  # the analysis worker's
 
     @property
     def new(self) -> int:
@@ -84,11 +91,11 @@ class SyncReport:
                 }
                 for f in self.folders
             ],
+            "worker_stages": {k: round(v, 4) for k, v in sorted(self.worker_stages.items())},
         }
 
 
 NeedsTone = Callable[[str], bool]
-TONE_CHARS = 4000
 
 
 def _always(sender: str) -> bool:
@@ -126,48 +133,11 @@ def analyse(
         with ctx.stage("parse"):
             features = extract_features(raw)
     if raw.text_part is not None and raw.text is not None:
-        truncated = raw.text_part.size > len(raw.text)
-        with ctx.stage("parse"):
-            subtype, text = decode_text_part(raw.text_part, raw.text, truncated=truncated)
-        if wants_text(raw.direction, features, needs_tone):
-            with ctx.stage("tone"):
-                features = replace(features, tone=message_tone(subtype, text, features.subject))
-            if _UNSUBSCRIBE_TEXT.search(text[-2000:]):
-                # Mailings without list headers still carry an opt-out footer: a bulk sign.
-                features = replace(
-                    features, esp_headers=(*features.esp_headers, "unsubscribe text in the mail")
-                )
+        score = wants_text(raw.direction, features, needs_tone)
+        features = with_text(
+            features, analyse_text(raw.text_part, raw.text, features.subject, score, ctx)
+        )
     return features
-
-
-# Footer wording of mass mailings (not a mention of "List-Unsubscribe" in a discussion).
-_UNSUBSCRIBE_TEXT = re.compile(
-    r"\b(?:to|click here to|you (?:can|may)|please|or) unsubscribe\b"
-    r"|\bunsubscribe (?:here|now|at|from (?:this|our|these|future|the))\b"
-    r"|to be removed from (?:this|our|the|future) (?:list|mailing|e-?mail)"
-    r"|no longer wish to receive|\bopt[- ]out of (?:future|these|this|our)\b",
-    re.IGNORECASE,
-)
-
-
-def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
-    """Tone of the sender's own words: quotes, forwards and signatures removed first.
-
-    Only scores and short evidence phrases are kept; the text itself is dropped here.
-    """
-    from .core.tone import html_to_text, new_text, score_text  # only when there is text
-
-    plain = html_to_text(text) if subtype == "html" else text
-    # The sender's own words come first; past a few thousand characters is quoted
-    # history, boilerplate or a newsletter body, which only slows scoring down.
-    t = score_text(new_text(plain)[:TONE_CHARS], subject)
-    return MessageTone(
-        t.politeness,
-        t.hostility,
-        t.pressure,
-        t.cold_outreach,
-        {k: tuple(p[:80] for p in v[:5]) for k, v in t.evidence.items() if v},
-    )
 
 
 def _analyse_batch(
@@ -184,7 +154,7 @@ def _analyse_batch(
         try:
             features.append(analyse(raw, known.get(raw.uid), ctx, needs_tone))
         except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
-            reason = str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
+            reason = skip_reason(exc)
             log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
             skipped.append((raw.uid, reason))
     return features, skipped
@@ -238,21 +208,27 @@ def sync_imap(
     if folders.junk:
         # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
         plan.append((folders.junk, "junk"))
-    for folder, role in plan:
-        ctx.check()
-        report.folders.append(
-            _sync_folder(
-                session,
-                store,
-                folder,
-                role,
-                identities,
-                progress,
-                ctx,
-                tone_filter if role == "inbox" else None,
-                (unchanged or {}).get(folder),
+    analyser = Analyser(ctx)
+    try:
+        for folder, role in plan:
+            ctx.check()
+            report.folders.append(
+                _sync_folder(
+                    session,
+                    store,
+                    folder,
+                    role,
+                    identities,
+                    progress,
+                    ctx,
+                    tone_filter if role == "inbox" else None,
+                    (unchanged or {}).get(folder),
+                    analyser,
+                )
             )
-        )
+    finally:
+        analyser.close()
+    report.worker_stages = dict(analyser.worker_stages)
     return report
 
 
@@ -266,8 +242,10 @@ def _sync_folder(
     ctx: RunContext,
     tone_filter: Callable[[], NeedsTone] | None = None,
     unchanged: FolderStatus | None = None,
+    analyser: Analyser | None = None,
 ) -> FolderReport:
     t0 = time.perf_counter()
+    analyser = analyser or Analyser(ctx)
     account = session.account.name
     rep = FolderReport(folder, role)
     if unchanged is not None:
@@ -325,17 +303,50 @@ def _sync_folder(
     done = 0
     batch_size = session.account.batch_size
     direction: Direction = {"sent": "out", "junk": "junk"}.get(role, "in")  # type: ignore[assignment]
+    analyser.start(len(new_uids))
+    where = f"{account}/{folder}"
+    # A pipeline over batches: the headers of batch k are parsed (maybe by the worker)
+    # while this process fetches batch k+1's; batch k's texts are fetched next and
+    # analysed while batch k+1's are fetched; each batch is then stored with the
+    # checkpoint that covers it, in order.
+    parsing: tuple[Checkpoint, list[RawMessage], PendingHeaders, int] | None = None
+    analysing: tuple[Checkpoint, Pending, int] | None = None
+
+    def analyse_next(step: tuple[Checkpoint, list[RawMessage], PendingHeaders, int]) -> None:
+        nonlocal analysing
+        batch_cp, raws, headers, count = step
+        known = headers.result()
+        raws = _fetch_texts(session, raws, known, rep, ctx, needs_tone)
+        # Texts were fetched only for the messages whose tone is wanted (wants_text).
+        scores = {r.uid: True for r in raws if r.text is not None}
+        job = analyser.submit(raws, known, scores, where)
+        if analysing is not None:
+            commit(analysing)
+        analysing = (batch_cp, job, count)
+
+    def commit(step: tuple[Checkpoint, Pending, int]) -> None:
+        nonlocal done
+        batch_cp, job, count = step
+        features, skipped = job.result()
+        rep.skipped += len(skipped)
+        with ctx.stage("store"):
+            store.save_batch(batch_cp, features, skipped, identities)
+        done += count
+        progress(folder, done, len(new_uids))
+
     for i in range(0, len(new_uids), batch_size):
         batch = new_uids[i : i + batch_size]
         ctx.check()
-        raws, known = _fetch_batch(session, folder, direction, batch, rep, ctx, needs_tone)
-        features, skipped = _analyse_batch(raws, f"{account}/{folder}", known, ctx, needs_tone)
-        rep.skipped += len(skipped)
+        raws = _fetch_headers(session, folder, direction, batch, rep, ctx)
+        headers = analyser.parse_headers(raws)
         cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))
-        with ctx.stage("store"):
-            store.save_batch(cp, features, skipped, identities)
-        done += len(batch)
-        progress(folder, done, len(new_uids))
+        if parsing is not None:
+            analyse_next(parsing)
+        parsing = (cp, raws, headers, len(batch))
+    if parsing is not None:
+        analyse_next(parsing)
+    if analysing is not None:
+        commit(analysing)
 
     # Expunges under CONDSTORE (no sweep): EXISTS says fewer than we hold.
     if cp.last_uid > 0 and session.condstore and rep.removed == 0:
@@ -373,29 +384,51 @@ def _fetch_batch(
     Returns the raw messages and the header features already extracted (a message
     whose headers cannot be parsed is left for ``_analyse_batch`` to report).
     """
+    raws = _fetch_headers(session, folder, direction, uids, rep, ctx)
+    with ctx.stage("parse"):
+        known = header_features(raws)
+    return _fetch_texts(session, raws, known, rep, ctx, needs_tone), known
+
+
+def _fetch_headers(
+    session: ImapSession,
+    folder: str,
+    direction: Direction,
+    uids: Sequence[int],
+    rep: FolderReport,
+    ctx: RunContext,
+) -> list[RawMessage]:
     with ctx.stage("fetch"):
         headers: list[FetchedHeader] = list(session.fetch_headers(uids))
     rep.headers_fetched.extend(h.uid for h in headers)
-    raws = [
+    return [
         RawMessage(
             folder, h.uid, direction, h.flags, h.internal_date, h.size, h.header, h.text_part, None
         )
         for h in headers
     ]
-    wanted = {}
-    known: dict[int, MessageFeatures] = {}
-    with ctx.stage("parse"):
-        for raw in raws:
-            try:
-                features = known[raw.uid] = extract_features(raw)
-            except Exception:  # noqa: BLE001, S112 - reported by _analyse_batch
-                continue
-            if raw.text_part is not None and wants_text(direction, features, needs_tone):
-                wanted[raw.uid] = raw.text_part
+
+
+def _fetch_texts(
+    session: ImapSession,
+    raws: list[RawMessage],
+    known: dict[int, MessageFeatures],
+    rep: FolderReport,
+    ctx: RunContext,
+    needs_tone: NeedsTone,
+) -> list[RawMessage]:
+    """The raw messages, with the text of those whose tone is wanted (wants_text)."""
+    wanted = {
+        r.uid: r.text_part
+        for r in raws
+        if r.text_part is not None
+        and r.uid in known
+        and wants_text(r.direction, known[r.uid], needs_tone)
+    }
     with ctx.stage("fetch"):
         texts = session.fetch_text(wanted) if wanted else {}
     rep.texts_fetched.extend(texts)
-    return [replace(r, text=texts[r.uid]) if r.uid in texts else r for r in raws], known
+    return [replace(r, text=texts[r.uid]) if r.uid in texts else r for r in raws]
 
 
 # ---------------------------------------------------------------------------- local

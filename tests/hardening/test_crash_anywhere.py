@@ -124,3 +124,62 @@ def test_kill_at_each_approval_step(dovecot: DovecotServer, tmp_path: Path, faul
                       "sales@vendor.example": "sent"}, fault
     assert mutes == 1
     assert markers(dovecot, user) == {}, "every draft acted on is gone, none came back"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_sigkill_with_the_analysis_worker_running(dovecot: DovecotServer, tmp_path: Path) -> None:
+    """Scans whose text analysis runs in a second process (forced on a small mailbox),
+    killed at random: the worker never outlives the scan, and a clean run restores the
+    uninterrupted state."""
+    extra = EXTRA + "\nbatch_size = 25"
+    ref_user = seeded(dovecot)
+    (tmp_path / "ref").mkdir()
+    ref_cfg = write_config(tmp_path / "ref", dovecot, ref_user, extra=extra)
+    worker_env = {"INBOX_FILTER_WORKER_MIN": "1"}
+    t0 = time.monotonic()
+    first = run_cli("--config", str(ref_cfg), "scan", "--json",
+                    env={**pw_env(dovecot, ref_user), **worker_env})
+    assert first.code == 0, first.err
+    assert first.json()["accounts"][0]["worker_stages"].get("tone", 0) > 0
+    duration = time.monotonic() - t0
+    ref = snapshot(tmp_path / "ref")
+
+    rnd = random.Random(11)
+    saw_worker = 0
+    for i in range(10):
+        user = seeded(dovecot)
+        tmp = tmp_path / f"w{i}"
+        tmp.mkdir()
+        cfg = write_config(tmp, dovecot, user, extra=extra)
+        env = {**os.environ, **pw_env(dovecot, user), **worker_env}
+        proc = subprocess.Popen(cli(cfg, "scan"), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + rnd.uniform(0.3, duration)
+        children: set[int] = set()
+        while time.monotonic() < deadline and proc.poll() is None:
+            children.update(_children(proc.pid))
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        saw_worker += bool(children)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(Path(f"/proc/{c}").exists() for c in children):
+            time.sleep(0.05)
+        left = [c for c in children if Path(f"/proc/{c}").exists()
+                and "Z" not in Path(f"/proc/{c}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        assert not left, f"kill {i}: worker processes left behind: {left}"
+        assert run_cli("--config", str(cfg), "scan", env={**pw_env(dovecot, user), **worker_env}).code == 0
+        assert snapshot(tmp) == ref, f"kill {i}"
+    assert saw_worker >= 5

@@ -429,3 +429,45 @@ def test_header_fetch_reads_the_same_with_the_echo_shortened(dovecot: DovecotSer
                               _SHORT_HEADER_NAME: item[name]}
     assert [f.header for f in fetched] == [long[u][name] for u in sorted(long)
                                            for name in long[u] if name.startswith(b"BODY[HEADER")]
+
+
+def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: DovecotServer,
+                                                               tmp_path: Path) -> None:
+    """Large syncs decode and score text in a second process: the stored messages (tone
+    included) and the judgement are exactly those of in-process analysis."""
+    import sqlite3
+
+    from inbox_filter import analysis
+
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    for i in range(30):
+        body = ("Why haven't you answered? This is urgent, reply today. " if i % 3 else
+                "Thanks so much, I appreciate it. To unsubscribe click here. ") * 5
+        dovecot.append(user, "INBOX", mail(f"Person {i} <p{i % 7}@people.example>", ME,
+                                           f"note {i}", body, mid=f"<w{i}@people.example>"))
+    results = {}
+    for name, minimum in (("local", 10**9), ("worker", 1)):
+        (tmp_path / name).mkdir()
+        # Batches of 8: several are in flight between fetch, worker and store.
+        settings = load_settings(write_config(tmp_path / name, dovecot, user,
+                                              extra="batch_size = 8"))
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in pw_env(dovecot, user).items():
+                mp.setenv(k, v)
+            mp.setattr(analysis, "WORKER_MIN", minimum)
+            res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
+        db = sqlite3.connect(settings.general.state_dir / "state.sqlite3")
+        rows = db.execute("SELECT folder, uid, sender, subject, flags, esp_headers, tone_politeness, "
+                          "tone_hostility, tone_pressure, tone_cold, tone_evidence FROM messages "
+                          "ORDER BY folder, uid").fetchall()
+        skipped = db.execute("SELECT folder, uid FROM skipped ORDER BY folder, uid").fetchall()
+        results[name] = (res, rows, skipped)
+    (local, local_rows, local_skipped), (worker, worker_rows, worker_skipped) = (
+        results["local"], results["worker"])
+    assert not local.report.worker_stages
+    assert worker.report.worker_stages.get("tone", 0) > 0, "the worker scored tone"
+    assert worker_rows == local_rows and len(local_rows) == 37
+    assert sum(r[6] is not None for r in local_rows) >= 30  # tone stored for people's mail
+    assert worker_skipped == local_skipped
+    assert worker.suggestions() == local.suggestions()

@@ -278,8 +278,7 @@ class ImapSession:
                 long, short = shorten
                 # A literal's prefix line holds the item names; the literal is data.
                 data = [
-                    (d[0].replace(long, short), *d[1:]) if isinstance(d, tuple) else d
-                    for d in data
+                    (d[0].replace(long, short), *d[1:]) if isinstance(d, tuple) else d for d in data
                 ]
             return dict(parse_fetch_response(data, self.client.normalise_times, True))
 

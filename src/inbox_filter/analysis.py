@@ -1,0 +1,347 @@
+"""Text analysis of fetched mail (decoding and tone), in this process or a second one.
+
+A large sync spends about a third of its time decoding text parts and scoring tone,
+all of it pure work on bytes already fetched. With two cores that work goes to one
+worker process while this one keeps reading the IMAP connection and writing the store:
+batch k is analysed while batch k+1 is fetched, and stored once both are done. Small
+syncs (every daemon rescan, every test mailbox) stay in-process: starting a worker
+costs more than it saves below a few thousand messages.
+
+The worker sees only (uid, text part, bytes, subject, whether to score tone) and sends
+back scores; it never touches the network, the store or a secret. If it fails in any
+way the batch is analysed here instead and the rest of the sync stays in-process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from .core.body import decode_text_part
+from .core.features import MessageFeatures, RawMessage, TextPart, extract_features
+from .core.history import MessageTone
+from .errors import InboxFilterError
+from .runctx import RunContext
+
+log = logging.getLogger(__name__)
+
+TONE_CHARS = 4000
+# Below this many new messages in a folder, analysis stays in-process. The variable is
+# for tests, which need the worker on small mailboxes.
+WORKER_MIN = int(os.environ.get("INBOX_FILTER_WORKER_MIN", "2000"))
+
+# Footer wording of mass mailings (not a mention of "List-Unsubscribe" in a discussion).
+_UNSUBSCRIBE_TEXT = re.compile(
+    r"\b(?:to|click here to|you (?:can|may)|please|or) unsubscribe\b"
+    r"|\bunsubscribe (?:here|now|at|from (?:this|our|these|future|the))\b"
+    r"|to be removed from (?:this|our|the|future) (?:list|mailing|e-?mail)"
+    r"|no longer wish to receive|\bopt[- ]out of (?:future|these|this|our)\b",
+    re.IGNORECASE,
+)
+
+
+def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
+    """Tone of the sender's own words: quotes, forwards and signatures removed first.
+
+    Only scores and short evidence phrases are kept; the text itself is dropped here.
+    """
+    from .core.tone import html_to_text, new_text, score_text  # only when there is text
+
+    plain = html_to_text(text) if subtype == "html" else text
+    # The sender's own words come first; past a few thousand characters is quoted
+    # history, boilerplate or a newsletter body, which only slows scoring down.
+    t = score_text(new_text(plain)[:TONE_CHARS], subject)
+    return MessageTone(
+        t.politeness,
+        t.hostility,
+        t.pressure,
+        t.cold_outreach,
+        {k: tuple(p[:80] for p in v[:5]) for k, v in t.evidence.items() if v},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TextResult:
+    tone: MessageTone | None
+    footer: bool  # an opt-out footer: a sign of a mailing
+
+
+def analyse_text(
+    part: TextPart, data: bytes, subject: str, score: bool, ctx: RunContext
+) -> TextResult:
+    """Decode a text part and, when ``score``, its tone (raises on a bad message)."""
+    with ctx.stage("parse"):
+        subtype, text = decode_text_part(part, data, truncated=part.size > len(data))
+    if not score:
+        return TextResult(None, False)
+    with ctx.stage("tone"):
+        tone = message_tone(subtype, text, subject)
+    # Mailings without list headers still carry an opt-out footer: a bulk sign.
+    return TextResult(tone, bool(_UNSUBSCRIBE_TEXT.search(text[-2000:])))
+
+
+def with_text(features: MessageFeatures, result: TextResult) -> MessageFeatures:
+    if result.tone is None:
+        return features
+    features = replace(features, tone=result.tone)
+    if result.footer:
+        features = replace(
+            features, esp_headers=(*features.esp_headers, "unsubscribe text in the mail")
+        )
+    return features
+
+
+def skip_reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
+
+
+# ----------------------------------------------------------------------------- batches
+
+Batch = tuple[list[MessageFeatures], list[tuple[int, str]]]  # (features, skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class TextJob:
+    uid: int
+    part: TextPart
+    data: bytes
+    subject: str
+    score: bool
+
+
+def _run_jobs(jobs: Sequence[TextJob]) -> tuple[dict[int, TextResult | str], dict[str, float]]:
+    """In the worker: each job's result, or the reason it failed."""
+    ctx = RunContext()
+    out: dict[int, TextResult | str] = {}
+    for job in jobs:
+        try:
+            out[job.uid] = analyse_text(job.part, job.data, job.subject, job.score, ctx)
+        except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
+            out[job.uid] = skip_reason(exc)
+    return out, ctx.stages
+
+
+def header_features(raws: Sequence[RawMessage]) -> dict[int, MessageFeatures]:
+    """Header features by UID; a message whose headers cannot be parsed is left out
+    (the analysis step then reports it as skipped, with the reason)."""
+    known: dict[int, MessageFeatures] = {}
+    for raw in raws:
+        try:
+            known[raw.uid] = extract_features(raw)
+        except Exception:  # noqa: BLE001, S112 - reported when the batch is analysed
+            continue
+    return known
+
+
+def _parse_headers(raws: Sequence[RawMessage]) -> tuple[dict[int, MessageFeatures], float]:
+    """In the worker: header features (no text is sent for this step)."""
+    t0 = time.perf_counter()
+    return header_features(raws), time.perf_counter() - t0
+
+
+class PendingHeaders(Protocol):
+    def result(self) -> dict[int, MessageFeatures]: ...
+
+
+@dataclass(slots=True)
+class _HeadersDone:
+    known: dict[int, MessageFeatures]
+
+    def result(self) -> dict[int, MessageFeatures]:
+        return self.known
+
+
+@dataclass(slots=True)
+class _HeadersRemote:
+    analyser: Analyser
+    raws: list[RawMessage]
+    future: concurrent.futures.Future[tuple[dict[int, MessageFeatures], float]]
+
+    def result(self) -> dict[int, MessageFeatures]:
+        try:
+            with self.analyser.ctx.stage("wait"):
+                known, seconds = self.future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
+            self.analyser.broken(exc)
+            with self.analyser.ctx.stage("parse"):
+                return header_features(self.raws)
+        stages = self.analyser.worker_stages
+        stages["parse"] = stages.get("parse", 0.0) + seconds
+        return known
+
+
+def _warm_up() -> None:
+    """Import what jobs need while the first batch is being fetched."""
+    from .core import tone  # noqa: F401
+
+
+def _worker_init(parent: int) -> None:
+    """In the worker: exit as soon as the scan's process is gone (a SIGKILL gives it no
+    chance to stop us, and our own end of the job queue would keep us waiting)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="inbox-filter-parent-watch", daemon=True).start()
+
+
+class Pending(Protocol):
+    def result(self) -> Batch: ...
+
+
+@dataclass(slots=True)
+class _Done:
+    batch: Batch
+
+    def result(self) -> Batch:
+        return self.batch
+
+
+@dataclass(slots=True)
+class _Remote:
+    analyser: Analyser
+    raws: list[RawMessage]
+    known: dict[int, MessageFeatures]
+    scores: dict[int, bool]
+    where: str
+    future: concurrent.futures.Future[tuple[dict[int, TextResult | str], dict[str, float]]]
+
+    def result(self) -> Batch:
+        ctx = self.analyser.ctx
+        try:
+            with ctx.stage("wait"):
+                texts, stages = self.future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
+            self.analyser.broken(exc)
+            return self.analyser.local(self.raws, self.known, self.scores, self.where)
+        for name, seconds in stages.items():
+            self.analyser.worker_stages[name] = self.analyser.worker_stages.get(name, 0.0) + seconds
+        features: list[MessageFeatures] = []
+        skipped: list[tuple[int, str]] = []
+        for raw in self.raws:
+            try:
+                f = self.known.get(raw.uid)
+                if f is None:
+                    with ctx.stage("parse"):
+                        f = extract_features(raw)
+                got = texts.get(raw.uid)
+                if isinstance(got, str):
+                    raise _Skip(got)
+                features.append(with_text(f, got) if got is not None else f)
+            except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
+                reason = str(exc) if isinstance(exc, _Skip) else skip_reason(exc)
+                log.warning("%s uid %s: message skipped: %s", self.where, raw.uid, reason[:300])
+                skipped.append((raw.uid, reason))
+        return features, skipped
+
+
+class _Skip(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Analyser:
+    """Analyses fetched batches: in-process, or in one worker once ``start`` is called."""
+
+    ctx: RunContext
+    pool: concurrent.futures.ProcessPoolExecutor | None = None
+    failed: bool = False
+    worker_stages: dict[str, float] = field(default_factory=dict)  # the worker's time
+
+    def start(self, messages: int) -> None:
+        """Use a worker for a folder with this many new messages, if it is worth it."""
+        if self.pool is not None or self.failed or messages < WORKER_MIN:
+            return
+        if (os.cpu_count() or 1) < 2:
+            return
+        try:
+            # spawn, not fork: the daemon runs scans in threads, and a forked child of a
+            # threaded process can inherit a held lock.
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+            self.pool.submit(_warm_up)
+        except Exception as exc:  # noqa: BLE001 - no worker: everything stays here
+            self.broken(exc)
+
+    def broken(self, exc: BaseException) -> None:
+        if not self.failed:
+            log.warning("text analysis worker unavailable (%r); continuing in-process", exc)
+        self.failed = True
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def parse_headers(self, raws: list[RawMessage]) -> PendingHeaders:
+        if self.pool is not None:
+            try:
+                return _HeadersRemote(self, raws, self.pool.submit(_parse_headers, raws))
+            except Exception as exc:  # noqa: BLE001 - broken pool: do it here
+                self.broken(exc)
+        with self.ctx.stage("parse"):
+            return _HeadersDone(header_features(raws))
+
+    def submit(
+        self,
+        raws: list[RawMessage],
+        known: dict[int, MessageFeatures],
+        scores: dict[int, bool],
+        where: str,
+    ) -> Pending:
+        """``known``: header features already parsed; ``scores``: uid -> score tone."""
+        if self.pool is None:
+            return _Done(self.local(raws, known, scores, where))
+        jobs = [
+            TextJob(r.uid, r.text_part, r.text, known[r.uid].subject, scores.get(r.uid, False))
+            for r in raws
+            if r.text_part is not None and r.text is not None and r.uid in known
+        ]
+        try:
+            future = self.pool.submit(_run_jobs, jobs)
+        except Exception as exc:  # noqa: BLE001 - broken pool: do it here
+            self.broken(exc)
+            return _Done(self.local(raws, known, scores, where))
+        return _Remote(self, raws, known, scores, where, future)
+
+    def local(
+        self,
+        raws: list[RawMessage],
+        known: dict[int, MessageFeatures],
+        scores: dict[int, bool],
+        where: str,
+    ) -> Batch:
+        features: list[MessageFeatures] = []
+        skipped: list[tuple[int, str]] = []
+        for raw in raws:
+            try:
+                f = known.get(raw.uid)
+                if f is None:
+                    with self.ctx.stage("parse"):
+                        f = extract_features(raw)
+                if raw.text_part is not None and raw.text is not None:
+                    score = scores.get(raw.uid, False)
+                    f = with_text(
+                        f, analyse_text(raw.text_part, raw.text, f.subject, score, self.ctx)
+                    )
+                features.append(f)
+            except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
+                reason = skip_reason(exc)
+                log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
+                skipped.append((raw.uid, reason))
+        return features, skipped
