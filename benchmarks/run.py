@@ -50,7 +50,10 @@ NO_CONDSTORE_CAPS = (
 # Flagged noisy: foreign CPU above 20 % of a core over the wall time and above 0.1 s
 # (the launcher's own start-up, ~0.03 s, counts as foreign).
 NOISY_SHARE, NOISY_MIN = 0.2, 0.1
-STAGES = ("connect", "fetch", "parse", "tone", "store", "judge", "drafts")
+# Stages of the scan's own process. "wait": waiting for the analysis worker (a second
+# process that parses headers, decodes text and scores tone in large syncs; its own
+# seconds and peak RSS are in each scenario's detail["worker"]).
+STAGES = ("connect", "fetch", "parse", "tone", "wait", "store", "judge", "drafts")
 # (ratio key, limit, the size the issue states it for; None = every size)
 TARGETS: tuple[tuple[str, float, str | None, str], ...] = (
     ("cold_wall_over_floor", 4.0, "20k", "cold scan wall <= 4 x protocol floor (aim 3)"),
@@ -211,6 +214,7 @@ def scan_figures(fig: Figures, stdout: str, stderr: str = "") -> Figures:
     fig.stages.update({k: v for k, v in acc["stages"].items() if k not in fig.stages})
     fig.other = round(fig.wall - sum(fig.stages.values()), 4)
     fig.detail |= {
+        "worker": acc.get("worker", {}),
         "senders": len(data["senders"]),
         "folders": {
             f["folder"]: {
@@ -519,6 +523,13 @@ def print_run(run: dict[str, Any]) -> None:
                 for i, (x, w) in enumerate(zip(row, widths, strict=True))
             )
         )
+    for name, f in run["scenarios"].items():
+        w = f["detail"].get("worker") or {}
+        if w:
+            print(
+                f"{name}: analysis worker (second process) parse {w.get('parse', 0):.3f} s, "
+                f"tone {w.get('tone', 0):.3f} s, peak RSS {w.get('peak_rss_mb', 0):.0f} MB"
+            )
     noisy = [
         name
         for name, f in run["scenarios"].items()

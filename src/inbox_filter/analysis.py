@@ -15,6 +15,7 @@ way the batch is analysed here instead and the rest of the sync stays in-process
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -173,9 +174,18 @@ class _HeadersRemote:
             self.analyser.broken(exc)
             with self.analyser.ctx.stage("parse"):
                 return header_features(self.raws)
-        stages = self.analyser.worker_stages
+        stages = self.analyser.worker
         stages["parse"] = stages.get("parse", 0.0) + seconds
         return known
+
+
+def _peak_rss() -> float:
+    """In the worker: its peak resident memory, MB (reported beside the scan's own)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0.0
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _warm_up() -> None:
@@ -225,7 +235,7 @@ class _Remote:
             self.analyser.broken(exc)
             return self.analyser.local(self.raws, self.known, self.scores, self.where)
         for name, seconds in stages.items():
-            self.analyser.worker_stages[name] = self.analyser.worker_stages.get(name, 0.0) + seconds
+            self.analyser.worker[name] = self.analyser.worker.get(name, 0.0) + seconds
         features: list[MessageFeatures] = []
         skipped: list[tuple[int, str]] = []
         for raw in self.raws:
@@ -256,7 +266,7 @@ class Analyser:
     ctx: RunContext
     pool: concurrent.futures.ProcessPoolExecutor | None = None
     failed: bool = False
-    worker_stages: dict[str, float] = field(default_factory=dict)  # the worker's time
+    worker: dict[str, float] = field(default_factory=dict)  # the worker's time
 
     def start(self, messages: int) -> None:
         """Use a worker for a folder with this many new messages, if it is worth it."""
@@ -283,10 +293,19 @@ class Analyser:
         self.failed = True
         self.close()
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Stop the worker: waiting for it after a finished sync (it is idle, and its
+        CPU time is then counted as this process's children's), not after a failure."""
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            if wait:
+                with contextlib.suppress(Exception):
+                    self.pool.submit(_peak_rss).add_done_callback(self._note_rss)
+            self.pool.shutdown(wait=wait, cancel_futures=not wait)
             self.pool = None
+
+    def _note_rss(self, future: concurrent.futures.Future[float]) -> None:
+        with contextlib.suppress(Exception):
+            self.worker["peak_rss_mb"] = future.result()
 
     def parse_headers(self, raws: list[RawMessage]) -> PendingHeaders:
         if self.pool is not None:

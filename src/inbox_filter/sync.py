@@ -63,7 +63,8 @@ class FolderReport:
 class SyncReport:
     account: str
     folders: list[FolderReport] = field(default_factory=list)
-    worker_stages: dict[str, float] = field(default_factory=dict)  # the analysis worker's
+    # The analysis worker (when one ran): seconds per stage, and its peak_rss_mb.
+    worker: dict[str, float] = field(default_factory=dict)
 
     @property
     def new(self) -> int:
@@ -91,7 +92,7 @@ class SyncReport:
                 }
                 for f in self.folders
             ],
-            "worker_stages": {k: round(v, 4) for k, v in sorted(self.worker_stages.items())},
+            "worker": {k: round(v, 4) for k, v in sorted(self.worker.items())},
         }
 
 
@@ -209,6 +210,7 @@ def sync_imap(
         # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
         plan.append((folders.junk, "junk"))
     analyser = Analyser(ctx)
+    finished = False
     try:
         for folder, role in plan:
             ctx.check()
@@ -226,9 +228,10 @@ def sync_imap(
                     analyser,
                 )
             )
+        finished = True
     finally:
-        analyser.close()
-    report.worker_stages = dict(analyser.worker_stages)
+        analyser.close(wait=finished)
+    report.worker = dict(analyser.worker)
     return report
 
 

@@ -151,7 +151,7 @@ def test_sigkill_with_the_analysis_worker_running(dovecot: DovecotServer, tmp_pa
     first = run_cli("--config", str(ref_cfg), "scan", "--json",
                     env={**pw_env(dovecot, ref_user), **worker_env})
     assert first.code == 0, first.err
-    assert first.json()["accounts"][0]["worker_stages"].get("tone", 0) > 0
+    assert first.json()["accounts"][0]["worker"].get("tone", 0) > 0
     duration = time.monotonic() - t0
     ref = snapshot(tmp_path / "ref")
 

@@ -465,8 +465,8 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
         results[name] = (res, rows, skipped)
     (local, local_rows, local_skipped), (worker, worker_rows, worker_skipped) = (
         results["local"], results["worker"])
-    assert not local.report.worker_stages
-    assert worker.report.worker_stages.get("tone", 0) > 0, "the worker scored tone"
+    assert not local.report.worker
+    assert worker.report.worker.get("tone", 0) > 0, "the worker scored tone"
     assert worker_rows == local_rows and len(local_rows) == 37
     assert sum(r[6] is not None for r in local_rows) >= 30  # tone stored for people's mail
     assert worker_skipped == local_skipped

@@ -539,8 +539,23 @@ class Store:
     ) -> None:
         """Store a batch of messages and advance the folder checkpoint, atomically."""
         with self.transaction() as c:
+            # Judged senders whose mail changes are marked for recomputing; before the
+            # first judgement there is nothing to mark (it computes everyone).
+            judged = (
+                c.execute(
+                    "SELECT 1 FROM judge_state WHERE account = ?", (checkpoint.account,)
+                ).fetchone()
+                is not None
+            )
+            names: dict[str, str] = {}  # the batch's display names, the last one wins
             for m in messages:
-                self._insert_message(c, checkpoint, m, identities)
+                if self._insert_message(c, checkpoint, m, identities, judged):
+                    names.update(m.names)
+            c.executemany(
+                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
+                "DO UPDATE SET name = excluded.name",
+                [(checkpoint.account, a, n) for a, n in names.items()],
+            )
             for uid, reason in skipped:
                 c.execute(
                     "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?, ?)",
@@ -583,8 +598,13 @@ class Store:
 
     @staticmethod
     def _insert_message(
-        c: sqlite3.Connection, cp: Checkpoint, m: MessageFeatures, identities: frozenset[str]
-    ) -> None:
+        c: sqlite3.Connection,
+        cp: Checkpoint,
+        m: MessageFeatures,
+        identities: frozenset[str],
+        judged: bool = True,
+    ) -> bool:
+        """Insert one message; False when it was stored already (a retried batch)."""
         to_identity = next((a for a in (*m.delivered_to, *m.to, *m.cc) if a in identities), None)
         cur = c.execute(
             "INSERT OR IGNORE INTO messages (account, folder, uidvalidity, uid, direction, "
@@ -632,9 +652,10 @@ class Store:
             ),
         )
         if cur.rowcount != 1 or cur.lastrowid is None:
-            return  # already stored (a retried batch)
+            return False  # already stored (a retried batch)
         rowid = cur.lastrowid
-        _dirty_for(c, cp.account, m)
+        if judged:
+            _dirty_for(c, cp.account, m)
         if m.direction == "out":
             rows = [(rowid, a, "to") for a in m.to]
             rows += [(rowid, a, "cc") for a in m.cc]
@@ -642,12 +663,7 @@ class Store:
             c.executemany("INSERT INTO recipients VALUES (?, ?, ?)", rows)
             refs = dict.fromkeys((*m.in_reply_to, *m.references))
             c.executemany("INSERT INTO reply_refs VALUES (?, ?)", [(rowid, r) for r in refs])
-        for addr, name in m.names.items():
-            c.execute(
-                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
-                "DO UPDATE SET name = excluded.name",
-                (cp.account, addr, name),
-            )
+        return True
 
     # ------------------------------------------------------------ flags and expunges
     def uids(self, account: str, folder: str, uidvalidity: int) -> dict[int, str]:
