@@ -29,6 +29,7 @@ import binascii
 import math
 import random
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -598,12 +599,16 @@ class MailboxGenerator:
             yield self._sent_new(rng, st, self.end - rng.randint(60, 86400))
             sent_done += 1
 
-    def new_messages(self, count: int, after: int, tag: str = "new") -> Iterator[Message]:
-        """``count`` INBOX messages dated after ``after`` (one every ~10 minutes), unread."""
+    def new_messages(
+        self, count: int, after: int, tag: str = "new", spacing: int = 600
+    ) -> Iterator[Message]:
+        """``count`` INBOX messages dated after ``after`` (one every ``spacing`` seconds,
+        ~10 minutes by default), unread. Each ``tag`` gets its own Message-IDs."""
         rng = random.Random(f"{tag}-{self.seed}")
-        st = _State(seq=10**9)  # Message-IDs distinct from the mailbox's
+        # Message-IDs distinct from the mailbox's and from other tags'.
+        st = _State(seq=10**9 + zlib.crc32(tag.encode()) * 10**4)
         for i in range(count):
-            t = after + 60 + i * 600 + rng.randint(0, 300)
+            t = after + 60 + i * spacing + rng.randint(0, spacing // 2)
             msg, _ = self._inbox_message(rng, st, t, True, False)
             yield Message(msg.folder, msg.date, "", msg.kind, msg.data, msg.attachment)
 

@@ -369,6 +369,18 @@ def run_size(
         make_plan(sa.config, pw_a, after=last)  # first touch of the new mail, as at delivery
         scen["new"] = scan_figures(*runner.child("new", cmd, a, a_user, sa.env))
         scen["new"].detail["added"] = sum(added.messages.values())
+        # That mail ran past midnight: a new day recomputes every sender (the decision
+        # rules count days). The same number again, dated earlier on the day the mailbox
+        # already reaches (late delivery), recomputes only the senders it touches.
+        day = added.last_date - added.last_date % 86400
+        spacing = max(1, (added.last_date - day - 120) // max(1, new))
+        last = {**last, "INBOX": last.get("INBOX", 0) + sum(added.messages.values())}
+        same = loader.add_new(
+            a, a_user, gen.new_messages(new, day, "same-day", spacing=spacing), tag="d"
+        )
+        make_plan(sa.config, pw_a, after=last)
+        scen["new_same_day"] = scan_figures(*runner.child("new_same_day", cmd, a, a_user, sa.env))
+        scen["new_same_day"].detail["added"] = sum(same.messages.values())
 
         changed = loader.change_flags(a, a_user, "INBOX", flags, seed)
         scen["flags"] = scan_figures(*runner.child("flags", cmd, a, a_user, sa.env))
@@ -441,7 +453,7 @@ def ratios(scen: dict[str, Figures], plan: Plan, start: float) -> dict[str, floa
         "cold_rss_mb": round(cold.rss_mb, 1),
         "cold_ms_per_message": round(1000 * cold.wall / max(1, plan.messages), 3),
     }
-    for name in ("noop", "new", "flags", "noop_nocondstore", "flags_nocondstore"):
+    for name in ("noop", "new", "new_same_day", "flags", "noop_nocondstore", "flags_nocondstore"):
         if name in scen:
             r[f"{name}_above_start_s"] = round(scen[name].wall - start, 4)
     return r

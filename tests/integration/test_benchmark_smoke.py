@@ -18,6 +18,7 @@ SCENARIOS = (
     "cold",
     "noop",
     "new",
+    "new_same_day",
     "flags",
     "cold_nocondstore",
     "noop_nocondstore",
@@ -74,6 +75,7 @@ def test_benchmark_smoke(_dovecot_required: None, tmp_path: Path) -> None:
     assert cold["bytes_out"] > scen["noop"]["bytes_out"]
     assert cold["detail"]["folders"]["INBOX"]["headers_fetched"] == 1000
     assert scen["new"]["detail"]["folders"]["INBOX"]["new"] == 100
+    assert scen["new_same_day"]["detail"]["folders"]["INBOX"]["new"] == 100
     assert scen["flags"]["detail"]["folders"]["INBOX"]["flags_updated"] == 1000
     assert scen["flags_nocondstore"]["detail"]["folders"]["INBOX"]["flags_updated"] == 1000
     assert scen["raw_floor"]["detail"]["literal_bytes"] > 0
