@@ -2,4 +2,5 @@
 
 from .cli import main
 
-main(prog_name="inbox-filter")
+if __name__ == "__main__":  # a spawned worker process imports this module too
+    main(prog_name="inbox-filter")

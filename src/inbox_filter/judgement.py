@@ -290,7 +290,7 @@ def judge(
     )
 
 
-REBUILD_CHUNK = 400
+REBUILD_CHUNK = 200
 
 
 def _histories_of(

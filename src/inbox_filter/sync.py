@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -49,8 +50,9 @@ class FolderReport:
     folder: str
     role: str
     new: int = 0
-    headers_fetched: list[int] = field(default_factory=list)  # UIDs
-    texts_fetched: list[int] = field(default_factory=list)  # UIDs
+    # UIDs, packed (8 bytes each, not 36: a first sync of 10^5 messages holds them all).
+    headers_fetched: array[int] = field(default_factory=lambda: array("L"))
+    texts_fetched: array[int] = field(default_factory=lambda: array("L"))
     flags_updated: int = 0
     removed: int = 0
     skipped: int = 0
@@ -297,9 +299,9 @@ def _sync_folder(
             rep.removed = store.remove_uids(account, folder, cp.uidvalidity, gone)
 
     # New messages. UIDNEXT unchanged means nothing arrived (RFC 3501 §2.3.1.1).
-    new_uids: list[int] = []
+    new_uids: array[int] = array("L")
     if status.uidnext is None or cp.uidnext is None or status.uidnext != cp.uidnext:
-        new_uids = session.uids_after(cp.last_uid)
+        new_uids = array("L", session.uids_after(cp.last_uid))
     rep.new = len(new_uids)
     # Asked only when there is mail to read: the filter costs a query over all Sent mail.
     needs_tone = tone_filter() if new_uids and tone_filter is not None else _always

@@ -398,17 +398,19 @@ class PolitenessModel:
 
     def decision(self, a: Analysis) -> float:
         """Log-odds of politeness; equals ``bias + w . features(a)``, computed fast."""
-        z = self.bias
+        # fsum over sets: a set's order follows string hashes, which differ between
+        # processes; an exact sum gives every process (scan, worker) the same score.
         sw = self.strategy_w
-        for name in a.strategies:
-            z += sw.get(name, 0.0)
+        z = self.bias + math.fsum(sw.get(name, 0.0) for name in a.strategies)
         words = a.words
         if words:
             unigrams = set(words)
             bigrams = set(zip(chain(("<s>",), words), words, strict=False))
-            z += (
-                sum(map(self.unigram_w.get, unigrams, repeat(0.0)))
-                + sum(map(self.bigram_w.get, bigrams, repeat(0.0)))
+            z += math.fsum(
+                chain(
+                    map(self.unigram_w.get, unigrams, repeat(0.0)),
+                    map(self.bigram_w.get, bigrams, repeat(0.0)),
+                )
             ) / math.sqrt(len(unigrams) + len(bigrams))
         data = _char_bytes(a.norm)
         positions = len(data) - CHAR_N + 1
