@@ -425,7 +425,7 @@ def _echo_json(obj: Any) -> None:
         return
     # Written a list item at a time: the same bytes as json.dumps, without holding the
     # whole text (4 MB for a 100,000-message mailbox's scan) in memory twice.
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     out.write("{")
     for i, (key, value) in enumerate(obj.items()):
         out.write((", " if i else "") + json.dumps(key) + ": ")
