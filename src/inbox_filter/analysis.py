@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -35,6 +35,7 @@ from .runctx import RunContext
 log = logging.getLogger(__name__)
 
 TONE_CHARS = 4000
+Batch = tuple[list[MessageFeatures], list[tuple[int, str]]]  # (features, skipped)
 # Below this many new messages in a folder, analysis stays in-process. The variable is
 # for tests, which need the worker on small mailboxes.
 WORKER_MIN = int(os.environ.get("INBOX_FILTER_WORKER_MIN", "2000"))
@@ -104,9 +105,45 @@ def skip_reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, InboxFilterError) else repr(exc)
 
 
-# ----------------------------------------------------------------------------- batches
+class Skip(InboxFilterError):
+    """A message the worker could not analyse; the message is the reason."""
 
-Batch = tuple[list[MessageFeatures], list[tuple[int, str]]]  # (features, skipped)
+
+def headers_of(raw: RawMessage, known: MessageFeatures | None, ctx: RunContext) -> MessageFeatures:
+    """The header features, parsed here unless already known (raises on bad headers)."""
+    if known is not None:
+        return known
+    with ctx.stage("parse"):
+        return extract_features(raw)
+
+
+def analyse_message(
+    raw: RawMessage, features: MessageFeatures, score: bool, ctx: RunContext
+) -> MessageFeatures:
+    """Header features plus what the text part adds (raises on a bad message)."""
+    if raw.text_part is None or raw.text is None:
+        return features
+    return with_text(features, analyse_text(raw.text_part, raw.text, features.subject, score, ctx))
+
+
+def analyse_each(
+    raws: Iterable[RawMessage], where: str, one: Callable[[RawMessage], MessageFeatures]
+) -> Batch:
+    """``one`` for every message; a message it raises on is logged and skipped, never
+    the batch."""
+    features: list[MessageFeatures] = []
+    skipped: list[tuple[int, str]] = []
+    for raw in raws:
+        try:
+            features.append(one(raw))
+        except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
+            reason = skip_reason(exc)
+            log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
+            skipped.append((raw.uid, reason))
+    return features, skipped
+
+
+# ----------------------------------------------------------------------------- batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,27 +273,15 @@ class _Remote:
             return self.analyser.local(self.raws, self.known, self.scores, self.where)
         for name, seconds in stages.items():
             self.analyser.worker[name] = self.analyser.worker.get(name, 0.0) + seconds
-        features: list[MessageFeatures] = []
-        skipped: list[tuple[int, str]] = []
-        for raw in self.raws:
-            try:
-                f = self.known.get(raw.uid)
-                if f is None:
-                    with ctx.stage("parse"):
-                        f = extract_features(raw)
-                got = texts.get(raw.uid)
-                if isinstance(got, str):
-                    raise _Skip(got)
-                features.append(with_text(f, got) if got is not None else f)
-            except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
-                reason = str(exc) if isinstance(exc, _Skip) else skip_reason(exc)
-                log.warning("%s uid %s: message skipped: %s", self.where, raw.uid, reason[:300])
-                skipped.append((raw.uid, reason))
-        return features, skipped
 
+        def one(raw: RawMessage) -> MessageFeatures:
+            f = headers_of(raw, self.known.get(raw.uid), ctx)
+            got = texts.get(raw.uid)
+            if isinstance(got, str):
+                raise Skip(got)
+            return with_text(f, got) if got is not None else f
 
-class _Skip(Exception):
-    pass
+        return analyse_each(self.raws, self.where, one)
 
 
 @dataclass(slots=True)
@@ -345,22 +370,8 @@ class Analyser:
         scores: dict[int, bool],
         where: str,
     ) -> Batch:
-        features: list[MessageFeatures] = []
-        skipped: list[tuple[int, str]] = []
-        for raw in raws:
-            try:
-                f = known.get(raw.uid)
-                if f is None:
-                    with self.ctx.stage("parse"):
-                        f = extract_features(raw)
-                if raw.text_part is not None and raw.text is not None:
-                    score = scores.get(raw.uid, False)
-                    f = with_text(
-                        f, analyse_text(raw.text_part, raw.text, f.subject, score, self.ctx)
-                    )
-                features.append(f)
-            except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
-                reason = skip_reason(exc)
-                log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
-                skipped.append((raw.uid, reason))
-        return features, skipped
+        def one(raw: RawMessage) -> MessageFeatures:
+            f = headers_of(raw, known.get(raw.uid), self.ctx)
+            return analyse_message(raw, f, scores.get(raw.uid, False), self.ctx)
+
+        return analyse_each(raws, where, one)

@@ -26,12 +26,12 @@ from .analysis import (
     Analyser,
     Pending,
     PendingHeaders,
-    analyse_text,
+    analyse_each,
+    analyse_message,
     header_features,
-    skip_reason,
-    with_text,
+    headers_of,
 )
-from .core.features import Direction, MessageFeatures, RawMessage, extract_features
+from .core.features import Direction, MessageFeatures, RawMessage
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -132,15 +132,8 @@ def analyse(
 ) -> MessageFeatures:
     """Features of one message, decoding its text part (raises on a bad message)."""
     ctx = ctx or RunContext()
-    if features is None:
-        with ctx.stage("parse"):
-            features = extract_features(raw)
-    if raw.text_part is not None and raw.text is not None:
-        score = wants_text(raw.direction, features, needs_tone)
-        features = with_text(
-            features, analyse_text(raw.text_part, raw.text, features.subject, score, ctx)
-        )
-    return features
+    features = headers_of(raw, features, ctx)
+    return analyse_message(raw, features, wants_text(raw.direction, features, needs_tone), ctx)
 
 
 def _analyse_batch(
@@ -150,17 +143,8 @@ def _analyse_batch(
     ctx: RunContext | None = None,
     needs_tone: NeedsTone = _always,
 ) -> tuple[list[MessageFeatures], list[tuple[int, str]]]:
-    features: list[MessageFeatures] = []
-    skipped: list[tuple[int, str]] = []
     known = known or {}
-    for raw in raws:
-        try:
-            features.append(analyse(raw, known.get(raw.uid), ctx, needs_tone))
-        except Exception as exc:  # noqa: BLE001 - one bad message never stops a scan
-            reason = skip_reason(exc)
-            log.warning("%s uid %s: message skipped: %s", where, raw.uid, reason[:300])
-            skipped.append((raw.uid, reason))
-    return features, skipped
+    return analyse_each(raws, where, lambda raw: analyse(raw, known.get(raw.uid), ctx, needs_tone))
 
 
 # ---------------------------------------------------------------------------- IMAP
