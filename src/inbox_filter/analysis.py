@@ -1,17 +1,19 @@
-"""Text analysis of fetched mail (decoding and tone), in this process or a second one.
+"""Analysis of fetched mail (header parsing, text decoding, tone), here or in a worker.
 
-A large sync spends about a third of its time decoding text parts and scoring tone,
-all of it pure work on bytes already fetched. With two cores that work goes to one
-worker process while this one keeps reading the IMAP connection and writing the store:
-batch k is analysed while batch k+1 is fetched, and stored once both are done. Small
-syncs (every daemon rescan, every test mailbox) stay in-process: starting a worker
-costs more than it saves below a few thousand messages.
+A large sync spends half its time parsing headers, decoding text parts and scoring
+tone, all of it pure work on bytes already fetched. With two cores that work goes to
+one worker process while this one keeps reading the IMAP connection (imapclient's
+parsing must run where the socket is) and writing the store: batch k's headers are
+parsed while batch k+1's are fetched, its texts analysed while the next texts are
+fetched, and each batch stored in order. Small syncs (every daemon rescan, every test
+mailbox) stay in-process: starting a worker costs more than it saves below a few
+thousand messages.
 
-The worker sees only (uid, text part, bytes, subject, whether to score tone) and sends
-back scores; it never touches the network, the store or a secret. If it fails in any
-way the batch is analysed here instead and the rest of the sync stays in-process.
+The worker gets the fetched header blocks (with flags, dates, sizes) and text parts,
+and sends back features and scores; it opens no connection and no file and holds no
+secret. If it fails in any way the batch is analysed here instead and the rest of the
+sync stays in-process.
 """
-
 from __future__ import annotations
 
 import concurrent.futures
