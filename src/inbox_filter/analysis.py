@@ -14,6 +14,7 @@ and sends back features and scores; it opens no connection and no file and holds
 secret. If it fails in any way the batch is analysed here instead and the rest of the
 sync stays in-process.
 """
+
 from __future__ import annotations
 
 import concurrent.futures

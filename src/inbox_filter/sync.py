@@ -229,12 +229,11 @@ def _sync_folder(
     identities: frozenset[str],
     progress: Progress,
     ctx: RunContext,
-    tone_filter: Callable[[], NeedsTone] | None = None,
-    unchanged: FolderStatus | None = None,
-    analyser: Analyser | None = None,
+    tone_filter: Callable[[], NeedsTone] | None,
+    unchanged: FolderStatus | None,
+    analyser: Analyser,
 ) -> FolderReport:
     t0 = time.perf_counter()
-    analyser = analyser or Analyser(ctx)
     account = session.account.name
     rep = FolderReport(folder, role)
     if unchanged is not None:

@@ -342,6 +342,11 @@ def _tone_from_row(
     return MessageTone(p, h, pr, c, evidence)
 
 
+_SELECT_CHECKPOINT = (
+    "SELECT account, name, role, uidvalidity, last_uid, uidnext, highestmodseq, exists_count "
+    "FROM folders"
+)
+
 _SELECT_INBOUND = (
     "SELECT sender, message_id, date, flags, folder, uid, list_id, list_unsubscribe, "
     "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, subject, "
@@ -505,17 +510,13 @@ class Store:
     # ------------------------------------------------------------ checkpoints
     def checkpoint(self, account: str, folder: str) -> Checkpoint | None:
         row = self.conn.execute(
-            "SELECT account, name, role, uidvalidity, last_uid, uidnext, highestmodseq, "
-            "exists_count FROM folders WHERE account = ? AND name = ?",
-            (account, folder),
+            _SELECT_CHECKPOINT + " WHERE account = ? AND name = ?", (account, folder)
         ).fetchone()
         return Checkpoint(*row) if row else None
 
     def checkpoints(self, account: str) -> list[Checkpoint]:
         rows = self.conn.execute(
-            "SELECT account, name, role, uidvalidity, last_uid, uidnext, highestmodseq, "
-            "exists_count FROM folders WHERE account = ? ORDER BY name",
-            (account,),
+            _SELECT_CHECKPOINT + " WHERE account = ? ORDER BY name", (account,)
         ).fetchall()
         return [Checkpoint(*r) for r in rows]
 
