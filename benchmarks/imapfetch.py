@@ -35,6 +35,8 @@ def run(host: str, port: int, user: str, password: str, plan: dict[str, Any]) ->
         c.search(["UID", f"{folder['after'] + 1}:*"])
         for batch in folder["batches"]:
             fetched += len(c.fetch(batch["uids"], items))
+            if batch.get("structure"):
+                c.fetch(batch["structure"], ["BODYSTRUCTURE"])
             for t in batch["texts"]:
                 item = f"BODY.PEEK[{t['section']}]<0.{plan['text_limit']}>"
                 texts += len(c.fetch(t["uids"], [item]))

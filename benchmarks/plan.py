@@ -37,6 +37,7 @@ from inbox_filter.service import tone_needed
 from inbox_filter.sync import FolderReport, _fetch_batch
 
 _TEXT_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[([0-9.]+)\]<0\.\d+>\)$")
+_STRUCTURE_FETCH = re.compile(r"^UID FETCH (\S+) \(BODYSTRUCTURE\)$")
 
 
 @dataclass(slots=True)
@@ -47,7 +48,8 @@ class FolderPlan:
     last_uid: int = 0
     messages: int = 0
     texts: int = 0
-    # [{"uids": [...], "texts": [{"section": "1", "uids": [...]}]}], in command order
+    # [{"uids": [...], "structure": [...], "texts": [{"section": "1", "uids": [...]}]}],
+    # in command order
     batches: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -151,18 +153,29 @@ def make_plan(config: Path, password: str, after: dict[str, int] | None = None) 
                     cp = Checkpoint(account.name, folder, role, 1, batch[-1], None, None, None)
                     scratch.save_batch(cp, list(known.values()), (), identities)
                 texts = []
-                for line in _lines(sent[mark:])[1:]:  # the header FETCH, then the texts
+                structure: list[int] = []
+                # The header FETCH, then the multipart ones' structure, then the texts.
+                for line in _lines(sent[mark:])[1:]:
                     m = _TEXT_FETCH.match(line)
                     if m:
                         texts.append(
                             {"section": m.group(2), "uids": parse_uid_set(m.group(1).encode())}
                         )
-                fp.batches.append({"uids": batch, "texts": texts})
+                    m = _STRUCTURE_FETCH.match(line)
+                    if m:
+                        structure.extend(parse_uid_set(m.group(1).encode()))
+                fp.batches.append({"uids": batch, "structure": structure, "texts": texts})
                 fetched = set(rep.texts_fetched)
+                # The ideal counts every message's text part, which the scan never asks
+                # for: its size comes from a BODYSTRUCTURE fetch left out of the plan.
+                conn.send = real_send
+                sizes = session.fetch_structure(batch)
+                conn.send = record
                 for raw in raws:
                     plan.header_bytes += len(raw.header)
-                    if raw.text_part is not None:
-                        n = min(TEXT_LIMIT, raw.text_part.size)
+                    part = sizes.get(raw.uid)
+                    if part is not None:
+                        n = min(TEXT_LIMIT, part.size)
                         plan.text_bytes_all += n
                         if raw.uid in fetched:
                             plan.text_bytes_needed += n

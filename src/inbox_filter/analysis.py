@@ -5,9 +5,10 @@ tone, all of it pure work on bytes already fetched. With two cores that work goe
 one worker process while this one keeps reading the IMAP connection (imapclient's
 parsing must run where the socket is) and writing the store: batch k's headers are
 parsed while batch k+1's are fetched, its texts analysed while the next texts are
-fetched, and each batch stored in order. Small syncs (every daemon rescan, every test
-mailbox) stay in-process: starting a worker costs more than it saves below a few
-thousand messages.
+fetched, and each batch stored in order. The work goes in small chunks, and what the
+worker has not started when a result is needed is done here, so both cores stay busy.
+Small syncs (every daemon rescan, every test mailbox) stay in-process: starting a
+worker costs more than it saves below a few thousand messages.
 
 The worker gets the fetched header blocks (with flags, dates, sizes) and text parts,
 and sends back features and scores; it opens no connection and no file and holds no
@@ -27,15 +28,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from .core.body import decode_text_part
-from .core.features import MessageFeatures, RawMessage, TextPart, extract_features
+from .core.features import TEXT_LIMIT, MessageFeatures, RawMessage, TextPart, extract_features
 from .core.history import MessageTone
 from .errors import InboxFilterError
 from .runctx import RunContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 TONE_CHARS = 4000
 Batch = tuple[list[MessageFeatures], list[tuple[int, str]]]  # (features, skipped)
@@ -79,12 +82,18 @@ class TextResult:
     footer: bool  # an opt-out footer: a sign of a mailing
 
 
+def was_cut(part: TextPart, fetched: int) -> bool:
+    """Whether ``fetched`` bytes are only the start of the part. A part chosen from the
+    header alone has no known size (0): a full TEXT_LIMIT is then taken as cut."""
+    return part.size > fetched or (part.size == 0 and fetched >= TEXT_LIMIT)
+
+
 def analyse_text(
     part: TextPart, data: bytes, subject: str, score: bool, ctx: RunContext
 ) -> TextResult:
     """Decode a text part and, when ``score``, its tone (raises on a bad message)."""
     with ctx.stage("parse"):
-        subtype, text = decode_text_part(part, data, truncated=part.size > len(data))
+        subtype, text = decode_text_part(part, data, truncated=was_cut(part, len(data)))
     if not score:
         return TextResult(None, False)
     with ctx.stage("tone"):
@@ -182,10 +191,12 @@ def header_features(raws: Sequence[RawMessage]) -> dict[int, MessageFeatures]:
     return known
 
 
-def _parse_headers(raws: Sequence[RawMessage]) -> tuple[dict[int, MessageFeatures], float]:
-    """In the worker: header features (no text is sent for this step)."""
+def _parse_headers(
+    raws: Sequence[RawMessage],
+) -> tuple[dict[int, MessageFeatures], dict[str, float]]:
+    """Header features of a chunk (no text is sent for this step), and the time taken."""
     t0 = time.perf_counter()
-    return header_features(raws), time.perf_counter() - t0
+    return header_features(raws), {"parse": time.perf_counter() - t0}
 
 
 class PendingHeaders(Protocol):
@@ -200,22 +211,81 @@ class _HeadersDone:
         return self.known
 
 
+# Work goes to the worker in small chunks, and whatever it has not started when this
+# process needs the result is taken back and done here (cancelled futures never run):
+# neither process waits while the other has work queued.
+HEADER_CHUNK = 100  # ~8 ms of header parsing
+TEXT_CHUNK = 25  # ~8 ms of decoding and tone
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(slots=True)
+class _Shared(Generic[T, R]):
+    """One step's chunks, sent to the worker; ``run`` does a chunk in either process
+    and returns its result with the seconds each stage took."""
+
+    analyser: Analyser
+    run: Callable[[Sequence[T]], tuple[R, dict[str, float]]]
+    chunks: list[Sequence[T]]
+    futures: list[concurrent.futures.Future[tuple[R, dict[str, float]]]]
+
+    @classmethod
+    def submit(
+        cls,
+        analyser: Analyser,
+        run: Callable[[Sequence[T]], tuple[R, dict[str, float]]],
+        items: Sequence[T],
+        size: int,
+    ) -> _Shared[T, R]:
+        assert analyser.pool is not None
+        chunks = _chunks(items, size)
+        return cls(analyser, run, chunks, [analyser.pool.submit(run, c) for c in chunks])
+
+    def results(self) -> list[R]:
+        ctx, worker = self.analyser.ctx, self.analyser.worker
+        out: dict[int, R] = {}
+
+        def here(i: int) -> None:
+            result, stages = self.run(self.chunks[i])
+            for name, seconds in stages.items():
+                ctx.stages[name] = ctx.stages.get(name, 0.0) + seconds
+            out[i] = result
+
+        # Take back from the end while the worker works from the front.
+        for i in range(len(self.futures) - 1, -1, -1):
+            future = self.futures[i]
+            if future.done():
+                continue
+            if not future.cancel():
+                break  # the worker has started it: the rest is its
+            here(i)
+        for i, future in enumerate(self.futures):
+            if i in out:
+                continue
+            try:
+                with ctx.stage("wait"):
+                    result, stages = future.result()
+            except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
+                self.analyser.broken(exc)
+                here(i)
+                continue
+            for name, seconds in stages.items():
+                worker[name] = worker.get(name, 0.0) + seconds
+            out[i] = result
+        return [out[i] for i in range(len(self.chunks))]
+
+
 @dataclass(slots=True)
 class _HeadersRemote:
-    analyser: Analyser
-    raws: list[RawMessage]
-    future: concurrent.futures.Future[tuple[dict[int, MessageFeatures], float]]
+    shared: _Shared[RawMessage, dict[int, MessageFeatures]]
 
     def result(self) -> dict[int, MessageFeatures]:
-        try:
-            with self.analyser.ctx.stage("wait"):
-                known, seconds = self.future.result()
-        except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
-            self.analyser.broken(exc)
-            with self.analyser.ctx.stage("parse"):
-                return header_features(self.raws)
-        stages = self.analyser.worker
-        stages["parse"] = stages.get("parse", 0.0) + seconds
+        known: dict[int, MessageFeatures] = {}
+        for part in self.shared.results():
+            known.update(part)
         return known
 
 
@@ -262,20 +332,14 @@ class _Remote:
     analyser: Analyser
     raws: list[RawMessage]
     known: dict[int, MessageFeatures]
-    scores: dict[int, bool]
     where: str
-    future: concurrent.futures.Future[tuple[dict[int, TextResult | str], dict[str, float]]]
+    shared: _Shared[TextJob, dict[int, TextResult | str]]
 
     def result(self) -> Batch:
+        texts: dict[int, TextResult | str] = {}
+        for part in self.shared.results():
+            texts.update(part)
         ctx = self.analyser.ctx
-        try:
-            with ctx.stage("wait"):
-                texts, stages = self.future.result()
-        except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
-            self.analyser.broken(exc)
-            return self.analyser.local(self.raws, self.known, self.scores, self.where)
-        for name, seconds in stages.items():
-            self.analyser.worker[name] = self.analyser.worker.get(name, 0.0) + seconds
 
         def one(raw: RawMessage) -> MessageFeatures:
             f = headers_of(raw, self.known.get(raw.uid), ctx)
@@ -338,7 +402,7 @@ class Analyser:
     def parse_headers(self, raws: list[RawMessage]) -> PendingHeaders:
         if self.pool is not None:
             try:
-                return _HeadersRemote(self, raws, self.pool.submit(_parse_headers, raws))
+                return _HeadersRemote(_Shared.submit(self, _parse_headers, raws, HEADER_CHUNK))
             except Exception as exc:  # noqa: BLE001 - broken pool: do it here
                 self.broken(exc)
         with self.ctx.stage("parse"):
@@ -360,11 +424,11 @@ class Analyser:
             if r.text_part is not None and r.text is not None and r.uid in known
         ]
         try:
-            future = self.pool.submit(_run_jobs, jobs)
+            shared = _Shared.submit(self, _run_jobs, jobs, TEXT_CHUNK)
         except Exception as exc:  # noqa: BLE001 - broken pool: do it here
             self.broken(exc)
             return _Done(self.local(raws, known, scores, where))
-        return _Remote(self, raws, known, scores, where, future)
+        return _Remote(self, raws, known, where, shared)
 
     def local(
         self,

@@ -5,10 +5,10 @@ Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
 2. Known messages: with CONDSTORE, only flags changed since the stored HIGHESTMODSEQ;
    without it, one FLAGS sweep. Expunges: found by the sweep, or when EXISTS is less
    than what we hold (then a UID SEARCH lists what is left).
-3. New messages (UID > last seen), in batches: flags, dates, size, the needed header
-   fields and BODYSTRUCTURE; then at most 16 KB of the first text part, only for
-   received mail that needs its text. Each batch and the checkpoint that covers it
-   are committed together.
+3. New messages (UID > last seen), in batches: flags, dates, size and the needed
+   header fields; then, only for received mail that needs its text, the BODYSTRUCTURE
+   of the multipart ones and at most 16 KB of the first text part. Each batch and the
+   checkpoint that covers it are committed together.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .analysis import (
     header_features,
     headers_of,
 )
-from .core.features import Direction, MessageFeatures, RawMessage
+from .core.features import Direction, MessageFeatures, RawMessage, TextPart
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -390,9 +390,7 @@ def _fetch_headers(
         headers: list[FetchedHeader] = list(session.fetch_headers(uids))
     rep.headers_fetched.extend(h.uid for h in headers)
     return [
-        RawMessage(
-            folder, h.uid, direction, h.flags, h.internal_date, h.size, h.header, h.text_part, None
-        )
+        RawMessage(folder, h.uid, direction, h.flags, h.internal_date, h.size, h.header)
         for h in headers
     ]
 
@@ -405,18 +403,29 @@ def _fetch_texts(
     ctx: RunContext,
     needs_tone: NeedsTone,
 ) -> list[RawMessage]:
-    """The raw messages, with the text of those whose tone is wanted (wants_text)."""
-    wanted = {
-        r.uid: r.text_part
-        for r in raws
-        if r.text_part is not None
-        and r.uid in known
-        and wants_text(r.direction, known[r.uid], needs_tone)
-    }
+    """The raw messages, with the text of those whose tone is wanted (wants_text).
+
+    A single-part message's text part comes from its header; a multipart one's from
+    its BODYSTRUCTURE, asked only for these messages.
+    """
+    parts: dict[int, TextPart] = {}
+    multipart: list[int] = []
+    for r in raws:
+        f = known.get(r.uid)
+        if f is None or not wants_text(r.direction, f, needs_tone):
+            continue
+        if f.multipart:
+            multipart.append(r.uid)
+        elif f.body is not None:
+            parts[r.uid] = f.body
     with ctx.stage("fetch"):
-        texts = session.fetch_text(wanted) if wanted else {}
+        if multipart:
+            parts.update(session.fetch_structure(multipart))
+        texts = session.fetch_text(parts) if parts else {}
     rep.texts_fetched.extend(texts)
-    return [replace(r, text=texts[r.uid]) if r.uid in texts else r for r in raws]
+    return [
+        replace(r, text_part=parts[r.uid], text=texts[r.uid]) if r.uid in texts else r for r in raws
+    ]
 
 
 # ---------------------------------------------------------------------------- local

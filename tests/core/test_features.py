@@ -121,3 +121,40 @@ def test_decode_truncated_base64_and_qp() -> None:
     qp = TextPart("1", "plain", "utf-8", "quoted-printable", 999)
     _, text = decode_text_part(qp, b"caf=C3=A9 ok=C3", truncated=True)
     assert text.startswith("café ok")
+
+
+def _features_of(header: bytes):  # type: ignore[no-untyped-def]
+    return extract_features(RawMessage("INBOX", 1, "in", (), None, 100, header))
+
+
+def test_text_part_from_the_header_alone() -> None:
+    """Single-part text mail: part 1, charset and encoding from the header (RFC 2045
+    defaults when absent); multipart: ask the structure; anything else: no text."""
+    f = _features_of(b"From: a@b.org\r\n\r\n")
+    assert (f.body, f.multipart) == (TextPart("1", "plain", "us-ascii", "7bit", 0), False)
+    f = _features_of(b"From: a@b.org\r\nContent-Type: Text/HTML;\r\n\tcharset=\"UTF-8\"; "
+                     b"format=flowed\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n")
+    assert f.body == TextPart("1", "html", "utf-8", "quoted-printable", 0)
+    f = _features_of(b"Content-Type: text/plain; name=\"a;b\"; charset=iso-8859-1\r\n\r\n")
+    assert f.body is not None and f.body.charset == "iso-8859-1"
+    f = _features_of(b"Content-Type: multipart/alternative; boundary=x\r\n\r\n")
+    assert (f.body, f.multipart) == (None, True)
+    for ctype in (b"application/pdf", b"message/rfc822", b"text/calendar"):
+        f = _features_of(b"Content-Type: " + ctype + b"\r\n\r\n")
+        assert (f.body, f.multipart) == (None, False), ctype
+    f = _features_of(b"Content-Type: text/plain\r\nContent-Disposition: attachment; "
+                     b"filename=notes.txt\r\n\r\n")
+    assert f.body is None
+    f = _features_of(b"Content-Type: garbage\r\n\r\n")  # RFC 2045 §5.2: text/plain
+    assert f.body is not None and f.body.subtype == "plain"
+
+
+def test_a_part_of_unknown_size_is_cut_at_the_limit() -> None:
+    """A part read from the header has size 0 (unknown): a full TEXT_LIMIT is taken as
+    cut (its partial last character or quantum is dropped), anything less as whole."""
+    from inbox_filter.analysis import was_cut
+
+    unknown = TextPart("1", "plain", "utf-8", "base64", 0)
+    assert was_cut(unknown, TEXT_LIMIT) and not was_cut(unknown, TEXT_LIMIT - 1)
+    known = TextPart("1", "plain", "utf-8", "base64", 5000)
+    assert was_cut(known, 4999) and not was_cut(known, 5000)

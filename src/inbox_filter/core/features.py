@@ -58,6 +58,8 @@ HEADER_FIELDS: tuple[str, ...] = (
     "X-CSA-Complaints",
     "Authentication-Results",
     "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
     "Delivered-To",
     "X-Original-To",
     "X-Inbox-Filter-Suggestion",  # our own drafts, once the user sends them
@@ -80,13 +82,14 @@ _header_parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
-    """Where the first text part is and how it is encoded (from BODYSTRUCTURE)."""
+    """Where the first text part is and how it is encoded (from BODYSTRUCTURE, or
+    from the header of a single-part message)."""
 
     section: str  # IMAP section number, e.g. "1", "1.2"
     subtype: str  # "plain" | "html"
     charset: str
     encoding: str  # content-transfer-encoding, lower case
-    size: int  # encoded size in octets
+    size: int  # encoded size in octets; 0 when only the header was read (unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,10 @@ class MessageFeatures:
     names: dict[str, str] = field(default_factory=dict)  # address -> display name seen
     tone: MessageTone | None = None  # received mail from people only
     marker: str | None = None  # X-Inbox-Filter-Suggestion: a draft of ours, sent
+    # What the header alone says of the body: a single-part text message's part, or
+    # "multipart" (only its BODYSTRUCTURE can tell which part is the text).
+    body: TextPart | None = None
+    multipart: bool = False
 
     @property
     def seen(self) -> bool:
@@ -226,6 +233,7 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
     subject = strip_controls(decode_words(subject_raw[0]))[:998] if subject_raw else ""
     mid = message_ids(_values(msg, "Message-ID"))
     esp = tuple(label for key, label in ESP_HEADERS.items() if key in msg)
+    body, multipart = header_text_part(msg)
     return MessageFeatures(
         folder=raw.folder,
         uid=raw.uid,
@@ -256,7 +264,47 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
         ),
         names=names,
         marker=_first(msg, "X-Inbox-Filter-Suggestion", 40),
+        body=body,
+        multipart=multipart,
     )
+
+
+_PARAM_RE = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
+
+
+def _token(value: str | None) -> str:
+    """The first token of a MIME header value, lower case (`text/plain; ...` -> `text/plain`)."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def header_text_part(msg: Headers) -> tuple[TextPart | None, bool]:
+    """The text part of a message as its header tells it: ``(part, multipart)``.
+
+    A single-part ``text/plain`` or ``text/html`` message is its own part 1 (RFC 3501
+    §6.4.5), with the charset and transfer encoding of its header, so its text can be
+    fetched without asking for the BODYSTRUCTURE. A multipart message returns
+    ``(None, True)``: only the structure says which part the sender wrote. No
+    Content-Type means ``text/plain; charset=us-ascii`` (RFC 2045 §5.2), and so does one
+    without a subtype. Anything else (an attachment, a forwarded message) has no text.
+    """
+    ctypes = _values(msg, "Content-Type")
+    ctype = _token(ctypes[0]) if ctypes else "text/plain"
+    if "/" not in ctype:
+        ctype = "text/plain"
+    main, _, subtype = ctype.partition("/")
+    if main == "multipart":
+        return None, True
+    if main != "text" or subtype not in ("plain", "html"):
+        return None, False
+    if _token(_first(msg, "Content-Disposition", 500)) == "attachment":
+        return None, False
+    params = {
+        k.lower(): v.strip('"').replace('\\"', '"')
+        for k, v in _PARAM_RE.findall(ctypes[0] if ctypes else "")
+    }
+    charset = params.get("charset", "").strip().lower() or "us-ascii"
+    encoding = _token(_first(msg, "Content-Transfer-Encoding", 100)) or "7bit"
+    return TextPart("1", subtype, charset, encoding, 0), False
 
 
 # ------------------------------------------------------------------ BODYSTRUCTURE
