@@ -8,7 +8,9 @@ the charset and transfer-encoding quirks.
 
 from __future__ import annotations
 
+import binascii
 import re
+import unicodedata
 
 from ..errors import MessageParseError
 from .features import TextPart
@@ -46,12 +48,41 @@ _DIRECT_CHARSETS = {
 }
 
 
+def _transfer_decoded(part: TextPart, data: bytes, codec: str, truncated: bool) -> str | None:
+    """A base64 or quoted-printable part decoded as mail-parser decodes it (the same
+    binascii steps as the standard library's ``get_payload(decode=True)``, a strict
+    charset decode, NFC), without building and parsing a MIME entity; None when only
+    mail-parser's recovery rules can say what the text is."""
+    data = _trim_truncated(data, part.encoding, truncated)
+    try:
+        raw = binascii.a2b_base64(data) if part.encoding == "base64" else binascii.a2b_qp(data)
+    except binascii.Error:
+        return None
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError:
+        if codec != "utf-8":
+            return None  # mail-parser retries in utf-8
+        text = raw.decode("utf-8", "replace")  # what its retry comes to for utf-8
+    return unicodedata.normalize("NFC", text)
+
+
 def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[str, str]:
     """Return ``(subtype, text)`` of the part; raises MessageParseError on failure."""
     codec = _DIRECT_CHARSETS.get(part.charset.lower())
+    direct: str | None = None
     if codec is not None and part.encoding in _PLAIN_ENCODINGS:
-        text = data.decode(codec, "replace").replace("\r\n", "\n")
+        direct = data.decode(codec, "replace")
+    elif codec is not None and part.encoding in ("base64", "quoted-printable"):
+        direct = _transfer_decoded(part, data, codec, truncated)
+    if direct is not None:
+        text = direct.replace("\r\n", "\n")
         return part.subtype, text.rstrip("\ufffd") if truncated else text
+    return part.subtype, with_mailparser(part, data, truncated=truncated)
+
+
+def with_mailparser(part: TextPart, data: bytes, *, truncated: bool) -> str:
+    """The part's text as mail-parser reads it, re-wrapped in a minimal MIME entity."""
     charset = part.charset if _SAFE_TOKEN.match(part.charset) else "utf-8"
     encoding = part.encoding if _SAFE_TOKEN.match(part.encoding) else "8bit"
     data = _trim_truncated(data, encoding, truncated)
@@ -70,4 +101,4 @@ def decode_text_part(part: TextPart, data: bytes, *, truncated: bool) -> tuple[s
     if truncated:
         # A multi-byte character cut by the byte limit decodes to U+FFFD: drop it.
         text = text.rstrip("\ufffd")
-    return part.subtype, text
+    return text
