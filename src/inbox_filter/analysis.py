@@ -26,12 +26,21 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from .adapters.imap import HeaderAnswer, read_headers, split_answer
 from .core.body import decode_text_part
-from .core.features import TEXT_LIMIT, MessageFeatures, RawMessage, TextPart, extract_features
+from .core.features import (
+    TEXT_LIMIT,
+    Direction,
+    MessageFeatures,
+    RawMessage,
+    TextPart,
+    extract_features,
+)
 from .core.history import MessageTone
 from .errors import InboxFilterError
 from .runctx import RunContext
@@ -199,38 +208,66 @@ def _parse_headers(
     return header_features(raws), {"parse": time.perf_counter() - t0}
 
 
+Headers = tuple[list[RawMessage], dict[int, MessageFeatures]]  # (messages, header features)
+HeaderJob = tuple[str, Direction, HeaderAnswer]  # folder, direction, the FETCH answer
+
+
+def _read_headers(jobs: Sequence[HeaderJob]) -> tuple[Headers, dict[str, float]]:
+    """A header FETCH's answer, parsed (imapclient), and its messages' header features."""
+    t0 = time.perf_counter()
+    raws = [
+        RawMessage(folder, h.uid, direction, h.flags, h.internal_date, h.size, h.header)
+        for folder, direction, answer in jobs
+        for h in read_headers(answer)
+    ]
+    t1 = time.perf_counter()
+    known = header_features(raws)
+    return (raws, known), {"fetch": t1 - t0, "parse": time.perf_counter() - t1}
+
+
 class PendingHeaders(Protocol):
-    def result(self) -> dict[int, MessageFeatures]: ...
+    def result(self) -> Headers: ...
 
 
 @dataclass(slots=True)
 class _HeadersDone:
-    known: dict[int, MessageFeatures]
+    headers: Headers
 
-    def result(self) -> dict[int, MessageFeatures]:
-        return self.known
+    def result(self) -> Headers:
+        return self.headers
 
 
-# Work goes to the worker in small chunks, and whatever it has not started when this
-# process needs the result is taken back and done here (cancelled futures never run):
-# neither process waits while the other has work queued.
-HEADER_CHUNK = 100  # ~8 ms of header parsing
-TEXT_CHUNK = 25  # ~8 ms of decoding and tone
+# Work goes to the worker in small chunks, a few at a time (IN_FLIGHT); the rest wait
+# in this process's queue. When this process needs a result the worker has not sent
+# yet, it does queued chunks itself (the newest, which the worker would reach last)
+# instead of waiting: neither process idles while the other has work queued. (Taking
+# work back by cancelling futures would be simpler, but on Python 3.11 a pool that
+# breaks while holding a cancelled future stops answering.)
+HEADER_CHUNK = 100  # messages: ~12 ms of reading and header parsing
+TEXT_CHUNK = 40  # texts: ~12 ms of decoding and tone
+IN_FLIGHT = 6
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+@dataclass(slots=True, eq=False)
+class _Chunk(Generic[T, R]):
+    run: Callable[[Sequence[T]], tuple[R, dict[str, float]]]
+    items: Sequence[T]
+    future: concurrent.futures.Future[tuple[R, dict[str, float]]] | None = None
+    done: bool = False  # done in this process: result holds its answer
+    result: R | None = None
+
+
 @dataclass(slots=True)
 class _Shared(Generic[T, R]):
-    """One step's chunks, sent to the worker; ``run`` does a chunk in either process
-    and returns its result with the seconds each stage took."""
+    """One step's chunks; ``run`` does a chunk in either process and returns its result
+    with the seconds each stage took."""
 
     analyser: Analyser
-    run: Callable[[Sequence[T]], tuple[R, dict[str, float]]]
-    chunks: list[Sequence[T]]
-    futures: list[concurrent.futures.Future[tuple[R, dict[str, float]]]]
+    chunks: list[_Chunk[T, R]]
 
     @classmethod
     def submit(
@@ -240,53 +277,60 @@ class _Shared(Generic[T, R]):
         items: Sequence[T],
         size: int,
     ) -> _Shared[T, R]:
-        assert analyser.pool is not None
-        chunks = _chunks(items, size)
-        return cls(analyser, run, chunks, [analyser.pool.submit(run, c) for c in chunks])
+        shared = cls(analyser, [_Chunk(run, c) for c in _chunks(items, size)])
+        analyser.queue.extend(shared.chunks)
+        analyser.pump()
+        return shared
 
     def results(self) -> list[R]:
-        ctx, worker = self.analyser.ctx, self.analyser.worker
-        out: dict[int, R] = {}
-
-        def here(i: int) -> None:
-            result, stages = self.run(self.chunks[i])
-            for name, seconds in stages.items():
-                ctx.stages[name] = ctx.stages.get(name, 0.0) + seconds
-            out[i] = result
-
-        # Take back from the end while the worker works from the front.
-        for i in range(len(self.futures) - 1, -1, -1):
-            future = self.futures[i]
-            if future.done():
+        analyser = self.analyser
+        out: list[R] = []
+        for chunk in self.chunks:
+            if chunk.future is None and not chunk.done:  # never given (or the worker broke)
+                analyser.unqueue(chunk)
+                analyser.here(chunk)
+            if chunk.done:
+                out.append(chunk.result)  # type: ignore[arg-type]
                 continue
-            if not future.cancel():
-                break  # the worker has started it: the rest is its
-            here(i)
-        for i, future in enumerate(self.futures):
-            if i in out:
-                continue
+            assert chunk.future is not None
+            # Rather than wait, do the work the worker would reach last.
+            while not chunk.future.done() and analyser.queue:
+                analyser.here(analyser.queue.pop())
+                analyser.pump()
             try:
-                with ctx.stage("wait"):
-                    result, stages = future.result()
+                with analyser.ctx.stage("wait"):
+                    result, took = chunk.future.result()
+            except InboxFilterError:
+                raise  # the job's own answer (an unreadable FETCH), not a worker failure
             except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
-                self.analyser.broken(exc)
-                here(i)
+                analyser.broken(exc)
+                analyser.here(chunk)
+                out.append(chunk.result)  # type: ignore[arg-type]
                 continue
-            for name, seconds in stages.items():
-                worker[name] = worker.get(name, 0.0) + seconds
-            out[i] = result
-        return [out[i] for i in range(len(self.chunks))]
+            for name, seconds in took.items():
+                analyser.worker[name] = analyser.worker.get(name, 0.0) + seconds
+            out.append(result)
+            analyser.pump()
+        return out
 
 
 @dataclass(slots=True)
 class _HeadersRemote:
-    shared: _Shared[RawMessage, dict[int, MessageFeatures]]
+    shared: _Shared[HeaderJob, Headers]
 
-    def result(self) -> dict[int, MessageFeatures]:
+    def result(self) -> Headers:
+        raws: dict[int, RawMessage] = {}
         known: dict[int, MessageFeatures] = {}
-        for part in self.shared.results():
-            known.update(part)
-        return known
+        for piece_raws, piece_known in self.shared.results():
+            for raw in piece_raws:
+                had = raws.get(raw.uid)
+                if had is not None and (had.header or not raw.header):
+                    continue  # an unsolicited FETCH of flags: the header answer wins
+                raws[raw.uid] = raw
+                known.pop(raw.uid, None)
+                if raw.uid in piece_known:
+                    known[raw.uid] = piece_known[raw.uid]
+        return list(raws.values()), known
 
 
 def _peak_rss() -> float:
@@ -359,6 +403,34 @@ class Analyser:
     pool: concurrent.futures.ProcessPoolExecutor | None = None
     failed: bool = False
     worker: dict[str, float] = field(default_factory=dict)  # the worker's time
+    queue: deque[_Chunk[Any, Any]] = field(default_factory=deque)  # not yet given
+    in_flight: list[_Chunk[Any, Any]] = field(default_factory=list)
+
+    def pump(self) -> None:
+        """Give the worker queued chunks until IN_FLIGHT are unfinished."""
+        if self.pool is None:
+            return
+        self.in_flight = [c for c in self.in_flight if c.future is not None and not c.future.done()]
+        while len(self.in_flight) < IN_FLIGHT and self.queue:
+            chunk = self.queue.popleft()
+            try:
+                chunk.future = self.pool.submit(chunk.run, chunk.items)
+            except Exception as exc:  # noqa: BLE001 - broken pool: its owner does it here
+                self.queue.appendleft(chunk)
+                self.broken(exc)
+                return
+            self.in_flight.append(chunk)
+
+    def here(self, chunk: _Chunk[Any, Any]) -> None:
+        """Do a chunk in this process."""
+        chunk.result, took = chunk.run(chunk.items)
+        chunk.done = True
+        for name, seconds in took.items():
+            self.ctx.stages[name] = self.ctx.stages.get(name, 0.0) + seconds
+
+    def unqueue(self, chunk: _Chunk[Any, Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self.queue.remove(chunk)
 
     def start(self, messages: int) -> None:
         """Use a worker for a folder with this many new messages, if it is worth it."""
@@ -399,14 +471,22 @@ class Analyser:
         with contextlib.suppress(Exception):
             self.worker["peak_rss_mb"] = future.result()
 
-    def parse_headers(self, raws: list[RawMessage]) -> PendingHeaders:
+    def read_headers(
+        self, folder: str, direction: Direction, answer: HeaderAnswer
+    ) -> PendingHeaders:
+        """Parse a header FETCH's answer and its headers: in the worker, in pieces of
+        HEADER_CHUNK messages, when there is one."""
+        job = (folder, direction, answer)
         if self.pool is not None:
             try:
-                return _HeadersRemote(_Shared.submit(self, _parse_headers, raws, HEADER_CHUNK))
+                jobs = [(folder, direction, a) for a in split_answer(answer, HEADER_CHUNK)]
+                return _HeadersRemote(_Shared.submit(self, _read_headers, jobs, 1))
             except Exception as exc:  # noqa: BLE001 - broken pool: do it here
                 self.broken(exc)
-        with self.ctx.stage("parse"):
-            return _HeadersDone(header_features(raws))
+        headers, stages = _read_headers([job])
+        for name, seconds in stages.items():
+            self.ctx.stages[name] = self.ctx.stages.get(name, 0.0) + seconds
+        return _HeadersDone(headers)
 
     def submit(
         self,

@@ -297,13 +297,14 @@ def _sync_folder(
     # while this process fetches batch k+1's; batch k's texts are fetched next and
     # analysed while batch k+1's are fetched; each batch is then stored with the
     # checkpoint that covers it, in order.
-    parsing: tuple[Checkpoint, list[RawMessage], PendingHeaders, int] | None = None
+    parsing: tuple[Checkpoint, PendingHeaders, int] | None = None
     analysing: tuple[Checkpoint, Pending, int] | None = None
 
-    def analyse_next(step: tuple[Checkpoint, list[RawMessage], PendingHeaders, int]) -> None:
+    def analyse_next(step: tuple[Checkpoint, PendingHeaders, int]) -> None:
         nonlocal analysing
-        batch_cp, raws, headers, count = step
-        known = headers.result()
+        batch_cp, headers, count = step
+        raws, known = headers.result()
+        rep.headers_fetched.extend(r.uid for r in raws)
         raws = _fetch_texts(session, raws, known, rep, ctx, needs_tone)
         # Texts were fetched only for the messages whose tone is wanted (wants_text).
         scores = {r.uid: True for r in raws if r.text is not None}
@@ -325,12 +326,14 @@ def _sync_folder(
     for i in range(0, len(new_uids), batch_size):
         batch = new_uids[i : i + batch_size]
         ctx.check()
-        raws = _fetch_headers(session, folder, direction, batch, rep, ctx)
-        headers = analyser.parse_headers(raws)
+        with ctx.stage("fetch"):
+            answer = session.fetch_headers_data(batch)
+        # imapclient's parsing of the answer is pure work: the worker's, when there is one.
+        headers = analyser.read_headers(folder, direction, answer)
         cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))
         if parsing is not None:
             analyse_next(parsing)
-        parsing = (cp, raws, headers, len(batch))
+        parsing = (cp, headers, len(batch))
     if parsing is not None:
         analyse_next(parsing)
     if analysing is not None:

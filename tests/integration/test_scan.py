@@ -447,7 +447,7 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
         dovecot.append(user, "INBOX", mail(f"Person {i} <p{i % 7}@people.example>", ME,
                                            f"note {i}", body, mid=f"<w{i}@people.example>"))
     results = {}
-    for name, minimum in (("local", 10**9), ("worker", 1)):
+    for name, minimum in (("local", 10**9), ("worker", 1), ("pieces", 1)):
         (tmp_path / name).mkdir()
         # Batches of 8: several are in flight between fetch, worker and store.
         settings = load_settings(write_config(tmp_path / name, dovecot, user,
@@ -456,6 +456,12 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
             for k, v in pw_env(dovecot, user).items():
                 mp.setenv(k, v)
             mp.setattr(analysis, "WORKER_MIN", minimum)
+            if name == "pieces":
+                # FETCH answers cut into 3-message pieces, texts sent two at a time, one
+                # chunk in flight: the main process takes work back, out of order.
+                mp.setattr(analysis, "HEADER_CHUNK", 3)
+                mp.setattr(analysis, "TEXT_CHUNK", 2)
+                mp.setattr(analysis, "IN_FLIGHT", 1)
             res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
         db = sqlite3.connect(settings.general.state_dir / "state.sqlite3")
         rows = db.execute("SELECT folder, uid, sender, subject, flags, esp_headers, tone_politeness, "
@@ -471,6 +477,10 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
     assert sum(r[6] is not None for r in local_rows) >= 30  # tone stored for people's mail
     assert worker_skipped == local_skipped
     assert worker.suggestions() == local.suggestions()
+    pieces, pieces_rows, pieces_skipped = results["pieces"]
+    assert pieces.report.worker.get("fetch", 0) > 0, "the worker parsed FETCH answers"
+    assert pieces_rows == local_rows and pieces_skipped == local_skipped
+    assert pieces.suggestions() == local.suggestions()
 
 
 def test_text_part_from_header_matches_bodystructure(dovecot: DovecotServer, shared_data: Path,

@@ -17,8 +17,8 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -94,6 +94,70 @@ class FetchedHeader:
     internal_date: datetime | None
     size: int
     header: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderAnswer:
+    """A header FETCH's answer, not yet parsed (plain data: it can go to a worker)."""
+
+    uids: list[int]
+    data: list[Any]  # imaplib's lines and (line, literal) pairs
+    normalise_times: bool
+    where: str  # "host:port", for errors
+
+
+_MESSAGE_START = re.compile(rb"\d+ \(")
+
+
+def split_answer(answer: HeaderAnswer, size: int) -> list[HeaderAnswer]:
+    """The answer cut into pieces of about ``size`` messages, each readable alone.
+
+    imaplib hands a FETCH answer over as lines and (line, literal) pairs. A message's
+    answer starts with ``<n> (``; what continues a message after a literal starts with
+    a space or ``)`` (items are space-separated), so cuts fall only where a message
+    starts. Every piece keeps the whole UID list: read_headers skips the UIDs a piece
+    does not hold.
+    """
+    pieces: list[HeaderAnswer] = []
+    start = count = 0
+    for i, element in enumerate(answer.data):
+        line = element[0] if isinstance(element, tuple) else element
+        if isinstance(line, bytes) and _MESSAGE_START.match(line):
+            if count == size:
+                pieces.append(replace(answer, data=answer.data[start:i]))
+                start, count = i, 0
+            count += 1
+    pieces.append(replace(answer, data=answer.data[start:]))
+    return pieces
+
+
+def read_headers(answer: HeaderAnswer) -> list[FetchedHeader]:
+    """Parse a header FETCH (imapclient's parser) into one FetchedHeader per UID asked,
+    in that order; a UID missing from the answer was expunged meanwhile."""
+    try:
+        resp = dict(parse_fetch_response(answer.data, answer.normalise_times, True))
+    except Exception as exc:  # the parser raises several kinds: one error of ours
+        raise ImapError(
+            f"the server {answer.where} sent a header FETCH answer that cannot be read: {exc!r}"
+        ) from exc
+    out: list[FetchedHeader] = []
+    for uid in answer.uids:
+        item = resp.get(uid)
+        if item is None:
+            continue  # expunged between SEARCH and FETCH
+        idate = item.get(b"INTERNALDATE")
+        if isinstance(idate, datetime) and idate.tzinfo is None:
+            idate = idate.replace(tzinfo=UTC)
+        out.append(
+            FetchedHeader(
+                uid=uid,
+                flags=_flags(item.get(b"FLAGS", ())),
+                internal_date=idate if isinstance(idate, datetime) else None,
+                size=int(item.get(b"RFC822.SIZE") or 0),
+                header=response_item(item, _HEADER_FIELDS_KEY),
+            )
+        )
+    return out
 
 
 def _decode_folder(name: Any) -> str:
@@ -255,19 +319,33 @@ class ImapSession:
         modifiers: str | None = None,
         shorten: tuple[bytes, bytes] | None = None,
     ) -> dict[int, dict[bytes, Any]]:
-        """``UID FETCH`` with a UID set string such as ``1:500,502``.
+        """``UID FETCH`` with a UID set string such as ``1:500,502``, parsed.
 
         imapclient's ``fetch`` turns the message set back into ints to filter its
         answer, so it cannot take a range; a range keeps the command short when a
         folder has 10^5 messages. This is the same sequence of imaplib calls it
         makes, minus that filter (unsolicited FETCHes are dropped by the callers).
         """
+        data = self._fetch_data(uids, items, during, modifiers, shorten)
+        return self._call(  # type: ignore[no-any-return]
+            during, lambda: dict(parse_fetch_response(data, self.client.normalise_times, True))
+        )
+
+    def _fetch_data(
+        self,
+        uids: str,
+        items: Sequence[str],
+        during: str,
+        modifiers: str | None = None,
+        shorten: tuple[bytes, bytes] | None = None,
+    ) -> list[Any]:
+        """The answer to a ``UID FETCH`` as imaplib read it, before imapclient parses it."""
         imap = self.client._imap
         args = ["FETCH", uids, "({})".format(" ".join(items))]
         if modifiers:
             args.append(f"({modifiers})")
 
-        def run() -> dict[int, dict[bytes, Any]]:
+        def run() -> list[Any]:
             tag = imap._command("UID", *args)
             typ, data = imap._command_complete("FETCH", tag)
             if typ != "OK":
@@ -276,14 +354,14 @@ class ImapSession:
                 )
             typ, data = imap._untagged_response(typ, data, "FETCH")
             if data == [None]:
-                return {}
+                return []
             if shorten is not None:
                 long, short = shorten
                 # A literal's prefix line holds the item names; the literal is data.
                 data = [
                     (d[0].replace(long, short), *d[1:]) if isinstance(d, tuple) else d for d in data
                 ]
-            return dict(parse_fetch_response(data, self.client.normalise_times, True))
+            return list(data)
 
         return self._call(during, run)  # type: ignore[no-any-return]
 
@@ -436,28 +514,20 @@ class ImapSession:
     def all_uids(self) -> list[int]:
         return sorted(self._call("listing messages", self.client.search, ["ALL"]))
 
-    def fetch_headers(self, uids: Sequence[int]) -> Iterator[FetchedHeader]:
+    def fetch_headers(self, uids: Sequence[int]) -> list[FetchedHeader]:
         """Flags, dates, size and the header fields we need."""
-        resp = self._fetch(
+        return read_headers(self.fetch_headers_data(uids))
+
+    def fetch_headers_data(self, uids: Sequence[int]) -> HeaderAnswer:
+        """The header FETCH for ``uids`` as read off the connection; ``read_headers``
+        parses it (in the analysis worker, during a large sync)."""
+        data = self._fetch_data(
             uid_set(uids),
             [*META_ITEMS, HEADER_ITEM],
             "fetching headers",
             shorten=(_HEADER_ECHO, _SHORT_HEADER_NAME),
         )
-        for uid in uids:
-            item = resp.get(uid)
-            if item is None:
-                continue  # expunged between SEARCH and FETCH
-            idate = item.get(b"INTERNALDATE")
-            if isinstance(idate, datetime) and idate.tzinfo is None:
-                idate = idate.replace(tzinfo=UTC)
-            yield FetchedHeader(
-                uid=uid,
-                flags=_flags(item.get(b"FLAGS", ())),
-                internal_date=idate if isinstance(idate, datetime) else None,
-                size=int(item.get(b"RFC822.SIZE") or 0),
-                header=response_item(item, _HEADER_FIELDS_KEY),
-            )
+        return HeaderAnswer(list(uids), data, self.client.normalise_times, _where(self.account))
 
     def fetch_structure(self, uids: Sequence[int]) -> dict[int, TextPart]:
         """The text part of each message that has one, from its BODYSTRUCTURE."""
