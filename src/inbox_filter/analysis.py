@@ -47,6 +47,7 @@ from .runctx import RunContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 R = TypeVar("R")
 
 TONE_CHARS = 4000
@@ -225,16 +226,18 @@ def _read_headers(jobs: Sequence[HeaderJob]) -> tuple[Headers, dict[str, float]]
     return (raws, known), {"fetch": t1 - t0, "parse": time.perf_counter() - t1}
 
 
-class PendingHeaders(Protocol):
-    def result(self) -> Headers: ...
+class Pending(Protocol[T_co]):
+    """A step's result: ready, or still with the worker."""
+
+    def result(self) -> T_co: ...
 
 
 @dataclass(slots=True)
-class _HeadersDone:
-    headers: Headers
+class _Ready(Generic[T]):
+    value: T
 
-    def result(self) -> Headers:
-        return self.headers
+    def result(self) -> T:
+        return self.value
 
 
 # Work goes to the worker in small chunks, a few at a time (IN_FLIGHT); the rest wait
@@ -359,18 +362,6 @@ def _worker_init(parent: int) -> None:
     threading.Thread(target=watch, name="inbox-filter-parent-watch", daemon=True).start()
 
 
-class Pending(Protocol):
-    def result(self) -> Batch: ...
-
-
-@dataclass(slots=True)
-class _Done:
-    batch: Batch
-
-    def result(self) -> Batch:
-        return self.batch
-
-
 @dataclass(slots=True)
 class _Remote:
     analyser: Analyser
@@ -473,7 +464,7 @@ class Analyser:
 
     def read_headers(
         self, folder: str, direction: Direction, answer: HeaderAnswer
-    ) -> PendingHeaders:
+    ) -> Pending[Headers]:
         """Parse a header FETCH's answer and its headers: in the worker, in pieces of
         HEADER_CHUNK messages, when there is one."""
         job = (folder, direction, answer)
@@ -486,7 +477,7 @@ class Analyser:
         headers, stages = _read_headers([job])
         for name, seconds in stages.items():
             self.ctx.stages[name] = self.ctx.stages.get(name, 0.0) + seconds
-        return _HeadersDone(headers)
+        return _Ready(headers)
 
     def submit(
         self,
@@ -494,10 +485,10 @@ class Analyser:
         known: dict[int, MessageFeatures],
         scores: dict[int, bool],
         where: str,
-    ) -> Pending:
+    ) -> Pending[Batch]:
         """``known``: header features already parsed; ``scores``: uid -> score tone."""
         if self.pool is None:
-            return _Done(self.local(raws, known, scores, where))
+            return _Ready(self.local(raws, known, scores, where))
         jobs = [
             TextJob(r.uid, r.text_part, r.text, known[r.uid].subject, scores.get(r.uid, False))
             for r in raws
@@ -507,7 +498,7 @@ class Analyser:
             shared = _Shared.submit(self, _run_jobs, jobs, TEXT_CHUNK)
         except Exception as exc:  # noqa: BLE001 - broken pool: do it here
             self.broken(exc)
-            return _Done(self.local(raws, known, scores, where))
+            return _Ready(self.local(raws, known, scores, where))
         return _Remote(self, raws, known, where, shared)
 
     def local(

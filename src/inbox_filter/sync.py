@@ -24,8 +24,9 @@ from .adapters.local import LocalItem, LocalSource
 from .adapters.store import Checkpoint, Store
 from .analysis import (
     Analyser,
+    Batch,
+    Headers,
     Pending,
-    PendingHeaders,
     analyse_each,
     analyse_message,
     header_features,
@@ -297,10 +298,10 @@ def _sync_folder(
     # while this process fetches batch k+1's; batch k's texts are fetched next and
     # analysed while batch k+1's are fetched; each batch is then stored with the
     # checkpoint that covers it, in order.
-    parsing: tuple[Checkpoint, PendingHeaders, int] | None = None
-    analysing: tuple[Checkpoint, Pending, int] | None = None
+    parsing: tuple[Checkpoint, Pending[Headers], int] | None = None
+    analysing: tuple[Checkpoint, Pending[Batch], int] | None = None
 
-    def analyse_next(step: tuple[Checkpoint, PendingHeaders, int]) -> None:
+    def analyse_next(step: tuple[Checkpoint, Pending[Headers], int]) -> None:
         nonlocal analysing
         batch_cp, headers, count = step
         raws, known = headers.result()
@@ -313,7 +314,7 @@ def _sync_folder(
             commit(analysing)
         analysing = (batch_cp, job, count)
 
-    def commit(step: tuple[Checkpoint, Pending, int]) -> None:
+    def commit(step: tuple[Checkpoint, Pending[Batch], int]) -> None:
         nonlocal done
         batch_cp, job, count = step
         features, skipped = job.result()
