@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -428,11 +429,26 @@ class Store:
             conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             if fresh:
                 os.chmod(path, 0o600)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             store = cls(conn, path)
-            store._migrate()
+            # SQLite answers "locked" at once, without its busy timeout, when connections
+            # race to switch a new file to WAL or to upgrade a read lock (deadlock
+            # avoidance): wait and try again, as long as the busy timeout would.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA foreign_keys=ON")
+                    store._migrate()
+                    break
+                except (sqlite3.OperationalError, StoreError) as exc:
+                    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+                    locked = isinstance(cause, sqlite3.OperationalError) and (
+                        "locked" in str(cause).lower()
+                    )
+                    if not locked or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and _is_resource_error(exc):
                 raise _write_error(path, exc) from exc
