@@ -201,12 +201,10 @@ def header_features(raws: Sequence[RawMessage]) -> dict[int, MessageFeatures]:
     return known
 
 
-def _parse_headers(
-    raws: Sequence[RawMessage],
-) -> tuple[dict[int, MessageFeatures], dict[str, float]]:
-    """Header features of a chunk (no text is sent for this step), and the time taken."""
-    t0 = time.perf_counter()
-    return header_features(raws), {"parse": time.perf_counter() - t0}
+def _add(into: dict[str, float], took: dict[str, float]) -> None:
+    """Add a job's seconds per stage to a running total."""
+    for name, seconds in took.items():
+        into[name] = into.get(name, 0.0) + seconds
 
 
 Headers = tuple[list[RawMessage], dict[int, MessageFeatures]]  # (messages, header features)
@@ -310,8 +308,7 @@ class _Shared(Generic[T, R]):
                 analyser.here(chunk)
                 out.append(chunk.result)  # type: ignore[arg-type]
                 continue
-            for name, seconds in took.items():
-                analyser.worker[name] = analyser.worker.get(name, 0.0) + seconds
+            _add(analyser.worker, took)
             out.append(result)
             analyser.pump()
         return out
@@ -416,8 +413,7 @@ class Analyser:
         """Do a chunk in this process."""
         chunk.result, took = chunk.run(chunk.items)
         chunk.done = True
-        for name, seconds in took.items():
-            self.ctx.stages[name] = self.ctx.stages.get(name, 0.0) + seconds
+        _add(self.ctx.stages, took)
 
     def unqueue(self, chunk: _Chunk[Any, Any]) -> None:
         with contextlib.suppress(ValueError):
@@ -467,16 +463,11 @@ class Analyser:
     ) -> Pending[Headers]:
         """Parse a header FETCH's answer and its headers: in the worker, in pieces of
         HEADER_CHUNK messages, when there is one."""
-        job = (folder, direction, answer)
         if self.pool is not None:
-            try:
-                jobs = [(folder, direction, a) for a in split_answer(answer, HEADER_CHUNK)]
-                return _HeadersRemote(_Shared.submit(self, _read_headers, jobs, 1))
-            except Exception as exc:  # noqa: BLE001 - broken pool: do it here
-                self.broken(exc)
-        headers, stages = _read_headers([job])
-        for name, seconds in stages.items():
-            self.ctx.stages[name] = self.ctx.stages.get(name, 0.0) + seconds
+            jobs = [(folder, direction, a) for a in split_answer(answer, HEADER_CHUNK)]
+            return _HeadersRemote(_Shared.submit(self, _read_headers, jobs, 1))
+        headers, took = _read_headers([(folder, direction, answer)])
+        _add(self.ctx.stages, took)
         return _Ready(headers)
 
     def submit(
@@ -494,12 +485,7 @@ class Analyser:
             for r in raws
             if r.text_part is not None and r.text is not None and r.uid in known
         ]
-        try:
-            shared = _Shared.submit(self, _run_jobs, jobs, TEXT_CHUNK)
-        except Exception as exc:  # noqa: BLE001 - broken pool: do it here
-            self.broken(exc)
-            return _Ready(self.local(raws, known, scores, where))
-        return _Remote(self, raws, known, where, shared)
+        return _Remote(self, raws, known, where, _Shared.submit(self, _run_jobs, jobs, TEXT_CHUNK))
 
     def local(
         self,
