@@ -30,9 +30,78 @@ def feat(uid: int, sender: str, to: str, direction: str, day: float, mid: str,
     return f
 
 
-def full(store: Store) -> list[dict]:
+def full(store: Store, now: int = NOW) -> list[dict]:
     store.conn.execute("DELETE FROM judge_state")
-    return judge(store, "a", ME, PolicySettings(), NOW).rows
+    return judge(store, "a", ME, PolicySettings(), now).rows
+
+
+def test_incremental_equals_full_as_days_pass(tmp_path: Path) -> None:
+    """New mail moves the day forward: rows of other senders are kept, except where the
+    wrote-recently window closed meanwhile, and the result is what a full recompute on
+    that day gives, word for word."""
+    rnd = random.Random(11)
+    people = [f"p{i}@x{i % 3}.example" for i in range(24)]
+    pushy = MessageTone(0.2, 0.0, 0.8, 0.0, {"pressure": ("'today'",)})
+    with Store.open(tmp_path) as store:
+        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
+        uid = 0
+        mids: list[tuple[str, str]] = []
+        now = NOW - 400 * DAY  # the clock; mail arrives dated "now"
+        for _ in range(150):
+            uid += 1
+            p = rnd.choice(people)
+            mids.append((f"<m{uid}@x>", p))
+            store.save_batch(inbox, [feat(uid, p, ME[0], "in", (NOW - now) / DAY + rnd.uniform(0, 200),
+                                          f"<m{uid}@x>", tone=pushy if rnd.random() < 0.5 else None)])
+        assert judge(store, "a", ME, PolicySettings(), now).full
+        kept_total = 0
+        for step in range(60):
+            now += rnd.choice([0, DAY // 3, DAY, 7 * DAY, 40 * DAY])
+            age = (NOW - now) / DAY  # feat() dates mail by days before NOW
+            uid += 1
+            kind = rnd.choice(["in", "reply", "reply", "nothing"])
+            if kind == "in":
+                p = rnd.choice(people)
+                mids.append((f"<m{uid}@x>", p))
+                store.save_batch(inbox, [feat(uid, p, ME[0], "in", age, f"<m{uid}@x>",
+                                              tone=pushy)])
+            elif kind == "reply":
+                mid, p = rnd.choice(mids)
+                store.save_batch(sent, [feat(uid, ME[0], p, "out", age, f"<r{uid}@me>",
+                                             irt=mid)])
+            inc = judge(store, "a", ME, PolicySettings(), now)
+            assert not inc.full
+            kept_total += len(people) - inc.recomputed
+            assert inc.rows == full(store, now), f"step {step}: {kind}"
+        # Most rows survive the days: only the touched and the expiring are recomputed.
+        assert kept_total > 60 * len(people) // 2
+
+
+def test_a_new_day_recomputes_only_what_it_changes(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
+        # 20 people who wrote long ago, one the user answered 85 days before the newest mail.
+        store.save_batch(inbox, [feat(i, f"p{i}@x.example", ME[0], "in", 100 + i, f"<m{i}@x>")
+                                 for i in range(1, 21)])
+        store.save_batch(sent, [feat(100, ME[0], "p1@x.example", "out", 85, "<r1@me>",
+                                     irt="<m1@x>")])
+        store.save_batch(inbox, [feat(21, "new@x.example", ME[0], "in", 0, "<m21@x>")])
+        first = judge(store, "a", ME, PolicySettings(), NOW)
+        assert first.full
+        rule = {r["address"]: r["rule"] for r in first.rows}
+        assert rule["p1@x.example"] == "wrote-recently"
+        # Next day, one message from one sender: that sender alone.
+        store.save_batch(inbox, [feat(22, "p2@x.example", ME[0], "in", -1, "<m22@x>")])
+        nxt = judge(store, "a", ME, PolicySettings(), NOW + DAY)
+        assert (nxt.full, nxt.recomputed) == (False, 1)
+        # Ten days on, the 90-day window of p1 has closed: p1 is recomputed too.
+        store.save_batch(inbox, [feat(23, "p3@x.example", ME[0], "in", -10, "<m23@x>")])
+        later = judge(store, "a", ME, PolicySettings(), NOW + 10 * DAY)
+        assert (later.full, later.recomputed) == (False, 2)
+        assert {r["address"]: r["rule"] for r in later.rows}["p1@x.example"] != "wrote-recently"
+        assert later.rows == full(store, NOW + 10 * DAY)
 
 
 def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:

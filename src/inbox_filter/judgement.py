@@ -5,9 +5,11 @@ the network.
 
 A scan judges incrementally: each sender's result is cached as a row (the same JSON
 `contacts --json` prints), and only senders whose stored mail or marks changed are
-recomputed. Everything is recomputed when what the rows depend on changes: the
-thresholds (configured or learned), the user's identities, the scoring version, or the
-day of the mailbox's newest message (recency weights are computed per day).
+recomputed, plus those whose row does not hold on the current day: scores do not read
+the clock, and a decision changes with the day only where the wrote-recently window
+closes (policy.valid_window), so each row carries the days it is exact for. Everything
+is recomputed when what all rows depend on changes: the thresholds (configured or
+learned), the user's identities or the scoring version.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from .adapters.store import (
     JudgeCache,
+    JudgedRow,
     Store,
     SuggestionStore,
     inbound_of,
@@ -27,12 +30,19 @@ from .adapters.store import (
 )
 from .core.addresses import normalize_identities
 from .core.history import SenderHistory, build_histories
-from .core.policy import Decision, Marks, PolicySettings, decide, organisation_domains
+from .core.policy import (
+    Decision,
+    Marks,
+    PolicySettings,
+    decide,
+    organisation_domains,
+    valid_window,
+)
 from .core.scoring import DAY, SenderScore, reference_time, score_sender
 from .core.suggestions import Lesson, learn
 
 # Bump when scoring or decisions change meaning: cached rows are then recomputed.
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2
 ACTION_ORDER = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
 
 
@@ -42,6 +52,7 @@ class Contact:
 
     score: SenderScore
     decision: Decision
+    window: tuple[int | None, int | None] = (None, None)  # see policy.valid_window
 
     @property
     def history(self) -> SenderHistory:
@@ -166,8 +177,9 @@ def assess(
     for h in histories.values():
         if h.inbound == 0:
             continue
-        score = score_sender(h, ref)
-        out.append(Contact(score, decide(score, policy, orgs, marks, ref)))
+        score = score_sender(h)
+        d = decide(score, policy, orgs, marks, ref)
+        out.append(Contact(score, d, valid_window(d, score, policy, ref)))
     out.sort(key=lambda c: (ACTION_ORDER[c.decision.action], -c.history.inbound, c.history.address))
     return out
 
@@ -244,7 +256,7 @@ def judge(
     cache = JudgeCache(store)
     ref = _day_ref(cache.newest_date(account), now)
     key = hashlib.sha256(
-        json.dumps([JUDGE_VERSION, repr(learned), sorted(identities), ref]).encode()
+        json.dumps([JUDGE_VERSION, repr(learned), sorted(identities)]).encode()
     ).hexdigest()[:24]
     marks = marks_from_store(store, account)
     names = store.names(account)
@@ -261,7 +273,7 @@ def judge(
             histories = _histories_of(store, account, chunk, identities, names)
             rows = _rows(histories, identities, learned, marks, now, ref)
             cache.put(account, rows.values())
-            for r in rows.values():
+            for r in (j.row for j in rows.values()):
                 people.append(summary(r))
                 if r["action"] != "none":
                     suggestions.append(r)
@@ -276,7 +288,8 @@ def judge(
             True,
             sort_rows(everything) if all_rows else None,
         )
-    dirty = cache.dirty(account)
+    # Changed mail or marks, and rows computed on a day whose decision differs today.
+    dirty = sorted(set(cache.dirty(account)) | set(cache.expired(account, ref)))
     if dirty:
         histories = _histories_of(store, account, dirty, identities, names)
         cache.update(account, dirty, _rows(histories, identities, learned, marks, now, ref))
@@ -319,18 +332,20 @@ def _rows(
     marks: Marks,
     now: int,
     ref: int,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, JudgedRow]:
     rows = {
-        c.history.address: contact_row(c)
+        c.history.address: JudgedRow(contact_row(c), *c.window)
         for c in assess(histories, identities, policy, marks, now, ref)
     }
     for a, h in histories.items():  # people the user wrote to who never wrote back
         if a not in rows:
-            rows[a] = {
-                **history_row(h),
-                "action": "none",
-                "tactic": None,
-                "rule": "no-mail",
-                "reasons": [],
-            }
+            rows[a] = JudgedRow(
+                {
+                    **history_row(h),
+                    "action": "none",
+                    "tactic": None,
+                    "rule": "no-mail",
+                    "reasons": [],
+                }
+            )
     return rows

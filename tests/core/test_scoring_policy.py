@@ -8,8 +8,14 @@ import pytest
 
 from inbox_filter.core.addresses import normalize_identities
 from inbox_filter.core.history import Inbound, MessageTone, Outbound, build_histories
-from inbox_filter.core.policy import Marks, PolicySettings, decide, organisation_domains
-from inbox_filter.core.scoring import DAY, reference_time, score_sender
+from inbox_filter.core.policy import (
+    Marks,
+    PolicySettings,
+    decide,
+    organisation_domains,
+    valid_window,
+)
+from inbox_filter.core.scoring import DAY, fmt_date, reference_time, score_sender
 
 NOW = 1_700_000_000
 ME = normalize_identities(["me@corp.example"])
@@ -41,7 +47,7 @@ def judge(rows, policy: PolicySettings | None = None, marks: Marks | None = None
     hs = build_histories(rows_in, rows_out, ME)
     policy = policy or PolicySettings()
     orgs = organisation_domains(policy, ME)
-    return {a: (score_sender(h, now), decide(score_sender(h, now), policy, orgs, marks or Marks(), now))
+    return {a: (score_sender(h), decide(score_sender(h), policy, orgs, marks or Marks(), now))
             for a, h in hs.items()}
 
 
@@ -208,10 +214,38 @@ def test_wrote_recently_or_twice_never_declined() -> None:
     recent = inbound("a@x.org", 6, tone=HOSTILE) + outbound("a@x.org", 1, start=NOW - 10 * DAY)
     _, d = judge(recent)["a@x.org"]
     assert (d.action, d.rule) == ("none", "wrote-recently")
-    assert any("10 day(s) ago" in r for r in d.reasons)
+    assert any(f"on {fmt_date(NOW - 10 * DAY)} (within 90 days)" in r for r in d.reasons)
     twice_long_ago = inbound("b@x.org", 6, tone=PUSHY) + outbound("b@x.org", 2, start=NOW - 900 * DAY)
     _, d = judge(twice_long_ago)["b@x.org"]
     assert (d.action, d.rule) == ("none", "invested")
+
+
+@pytest.mark.parametrize("case", ["recent", "long-ago", "never", "protected", "dismissed"])
+def test_a_decision_holds_exactly_over_its_window(case: str) -> None:
+    """valid_window: over the span it names, decide() returns the same Decision word for
+    word; one second outside it, a different one (the judgement cache relies on both)."""
+    sender = "a@x.org"
+    mail = inbound(sender, 6, tone=PUSHY, seen=False, start=NOW - 300 * DAY, step=20 * DAY)
+    if case != "never":
+        mail += outbound(sender, 1, start=NOW - (10 if case == "recent" else 400) * DAY)
+    marks = Marks(protected=frozenset({sender})) if case == "protected" else (
+        Marks(dismissed={sender: NOW - DAY}) if case == "dismissed" else Marks())
+    h = build_histories([m for m in mail if isinstance(m, Inbound)],
+                        [m for m in mail if isinstance(m, Outbound)], ME)[sender]
+    s = score_sender(h)
+    policy = PolicySettings()
+    d = decide(s, policy, frozenset(), marks, NOW)
+    lo, hi = valid_window(d, s, policy, NOW)
+    edge = (h.last_engagement() or 0) + policy.recent_days * DAY
+    expected = {"recent": (None, edge), "long-ago": (edge + 1, None)}.get(case, (None, None))
+    assert (lo, hi) == expected
+    probes = [NOW - 5000 * DAY, NOW - DAY, NOW + DAY, NOW + 5000 * DAY, edge - 1, edge,
+              edge + 1, edge + 2]
+    for t in probes:
+        inside = (lo is None or t >= lo) and (hi is None or t <= hi)
+        assert (decide(s, policy, frozenset(), marks, t) == d) == inside, (case, t - edge)
+    # The scores themselves never read the clock: the same history scores the same.
+    assert score_sender(h) == s
 
 
 def test_identities_are_never_scored() -> None:

@@ -42,11 +42,11 @@ def test_spoofs_have_their_own_history_and_no_protection() -> None:
                                                                zip(SPOOFS, spoof_addresses, strict=False)})
     policy = PolicySettings(protected=frozenset({"@partner.example"}))
     orgs = organisation_domains(policy, ME)
-    real = decide(score_sender(histories["lee@partner.example"], NOW), policy, orgs, Marks(), NOW)
+    real = decide(score_sender(histories["lee@partner.example"]), policy, orgs, Marks(), NOW)
     assert real.action == "none" and real.rule == "protected"
     for addr in spoof_addresses:
         h = histories[addr]
         assert (h.inbound, h.outbound, h.replied) == (3, 0, 0)  # no borrowed history
-        d = decide(score_sender(h, NOW), policy, orgs, Marks(), NOW)
+        d = decide(score_sender(h), policy, orgs, Marks(), NOW)
         assert d.rule != "protected", addr
         assert d.action == "decline", (addr, d)

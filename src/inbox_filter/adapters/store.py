@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.features import MessageFeatures
 from ..core.history import Inbound, MessageTone, Outbound
@@ -302,6 +302,48 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             refs = (SELECT group_concat(ref, ' ') FROM reply_refs f
                     WHERE f.message = messages.id)
         WHERE direction = 'out';
+        """,
+    ),
+    (
+        12,
+        "judgement cache: each row says for which days it stays exact",
+        """
+        -- Scores no longer read the clock; a row's decision changes with the day only
+        -- where the wrote-recently window opens or closes, so each row carries the span
+        -- of reference times it holds for (NULL = unbounded) and a new day recomputes
+        -- just the rows it leaves. Derived data: dropped and recomputed.
+        DROP TABLE sender_cache;
+        CREATE TABLE sender_cache (
+            account    TEXT NOT NULL,
+            address    TEXT NOT NULL,
+            name       TEXT NOT NULL,
+            inbound    INTEGER NOT NULL,
+            outbound   INTEGER NOT NULL,
+            replied    INTEGER NOT NULL,
+            seen       INTEGER NOT NULL,
+            first_ts   INTEGER,
+            last_ts    INTEGER,
+            action     TEXT NOT NULL,
+            valid_from INTEGER,
+            valid_to   INTEGER,
+            row        TEXT NOT NULL,            -- JSON: the contact as `contacts --json`
+            PRIMARY KEY (account, address)
+        );
+        DELETE FROM judge_state;
+        """,
+    ),
+    (
+        13,
+        "a correspondent's replies found from indexes alone",
+        """
+        -- Recomputing a correspondent looks up the user's replies to each of their
+        -- messages by Message-ID. Covering indexes spare SQLite a read of every message
+        -- row and reply link (44,000 messages in the 100k benchmark: 0.23 -> 0.05 s).
+        -- Each replaces an index that is its prefix, so inserts pay no more.
+        CREATE INDEX messages_sender_msgid ON messages (account, direction, sender, message_id);
+        DROP INDEX messages_sender;
+        CREATE INDEX reply_refs_ref_msg ON reply_refs (ref, message);
+        DROP INDEX reply_refs_ref;
         """,
     ),
 )
@@ -821,12 +863,14 @@ class Store:
             )
         }
 
-    def unsubscribe_plan(self, account: str, address: str, key: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT plan FROM unsubscribe_plans WHERE account = ? AND address = ? AND key = ?",
-            (account, address, key),
-        ).fetchone()
-        return str(row[0]) if row else None
+    def unsubscribe_plans(self, account: str) -> dict[str, tuple[str, str]]:
+        """Every saved plan of the account: address -> (key, plan)."""
+        return {
+            a: (k, p)
+            for a, k, p in self.conn.execute(
+                "SELECT address, key, plan FROM unsubscribe_plans WHERE account = ?", (account,)
+            )
+        }
 
     def save_unsubscribe_plan(self, account: str, address: str, key: str, plan: str) -> None:
         with self.transaction() as c:
@@ -1016,13 +1060,14 @@ class SuggestionStore:
         ).fetchone()
         return _suggestion(row) if row else None
 
-    def generation(self, account: str, address: str) -> int:
-        """How many suggestions this sender has had (for a fresh deterministic id)."""
-        return int(
+    def generations(self, account: str) -> dict[str, int]:
+        """How many suggestions each sender has had (for a fresh deterministic id);
+        senders without any are left out (0)."""
+        return dict(
             self.conn.execute(
-                "SELECT COUNT(*) FROM suggestions WHERE account = ? AND address = ?",
-                (account, address),
-            ).fetchone()[0]
+                "SELECT address, COUNT(*) FROM suggestions WHERE account = ? GROUP BY address",
+                (account,),
+            ).fetchall()
         )
 
     def add_planned(self, s: Suggestion, now: int, draft: bytes | None = None) -> None:
@@ -1338,12 +1383,9 @@ class JudgeCache:
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
 
-    def put(self, account: str, rows: Iterable[dict[str, Any]]) -> None:
+    def put(self, account: str, rows: Iterable[JudgedRow]) -> None:
         with self.store.transaction() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_cache_row(account, r) for r in rows],
-            )
+            c.executemany(_PUT_ROW, [_cache_row(account, r) for r in rows])
 
     def finish_rebuild(self, account: str, key: str, at: int) -> None:
         with self.store.transaction() as c:
@@ -1361,16 +1403,23 @@ class JudgeCache:
             )
         ]
 
-    def update(self, account: str, done: list[str], rows: dict[str, dict[str, Any]]) -> None:
+    def expired(self, account: str, ref: int) -> list[str]:
+        """Senders whose row does not hold at reference time ``ref`` (see valid_window)."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT address FROM sender_cache WHERE account = ? "
+                "AND (valid_from > ? OR valid_to < ?)",
+                (account, ref, ref),
+            )
+        ]
+
+    def update(self, account: str, done: list[str], rows: dict[str, JudgedRow]) -> None:
         """Store recomputed rows; senders in ``done`` without a row now have none."""
         with self.store.transaction() as c:
             for a in done:
                 if a in rows:
-                    c.execute(
-                        "INSERT OR REPLACE INTO sender_cache VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _cache_row(account, rows[a]),
-                    )
+                    c.execute(_PUT_ROW, _cache_row(account, rows[a]))
                 else:
                     c.execute(
                         "DELETE FROM sender_cache WHERE account = ? AND address = ?",
@@ -1387,7 +1436,19 @@ class JudgeCache:
         return int(row[0]) if row and row[0] is not None else None
 
 
-def _cache_row(account: str, r: dict[str, Any]) -> tuple[Any, ...]:
+class JudgedRow(NamedTuple):
+    """One sender's judgement as cached: the row, and the reference times it holds for."""
+
+    row: dict[str, Any]
+    valid_from: int | None = None  # None: unbounded
+    valid_to: int | None = None
+
+
+_PUT_ROW = "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _cache_row(account: str, j: JudgedRow) -> tuple[Any, ...]:
+    r = j.row
     return (
         account,
         r["address"],
@@ -1399,6 +1460,8 @@ def _cache_row(account: str, r: dict[str, Any]) -> tuple[Any, ...]:
         r.get("first_ts"),
         r.get("last_ts"),
         r["action"],
+        j.valid_from,
+        j.valid_to,
         json.dumps(r),
     )
 

@@ -140,6 +140,27 @@ def _none(s: SenderScore, rule: str, *reasons: str) -> Decision:
     return Decision(s.address, "none", None, rule, reasons)
 
 
+# Rules tried before the only one that reads the clock (wrote-recently).
+_CLOCKLESS_RULES = frozenset({"protected", "organisation", "dismissed", "ended"})
+
+
+def valid_window(
+    d: Decision, s: SenderScore, settings: PolicySettings, now: int
+) -> tuple[int | None, int | None]:
+    """The span of ``now`` (inclusive, None = unbounded) over which ``decide`` returns
+    exactly ``d`` again for the same score, settings and marks.
+
+    Scores do not read the clock (scoring.recency_weight); of the rules, only
+    wrote-recently does, and its answer changes once: ``recent_days`` after the user
+    last wrote to or answered the sender.
+    """
+    last = s.history.last_engagement()
+    if d.rule in _CLOCKLESS_RULES or last is None:
+        return None, None
+    edge = last + settings.recent_days * DAY
+    return (None, edge) if now <= edge else (edge + 1, None)
+
+
 def decide(
     s: SenderScore,
     settings: PolicySettings,
@@ -167,11 +188,13 @@ def decide(
         return _none(s, "ended", f"you sent a decline on {fmt_date(marks.ended[s.address])}")
     last = h.last_engagement()
     if last is not None and now - last <= settings.recent_days * DAY:
-        days = max(0, (now - last) // DAY)
+        # The date, not "N days ago": the decision then stays the same, word for word,
+        # until the window closes (see stable_until).
         return _none(
             s,
             "wrote-recently",
-            f"you wrote to or answered them {days} day(s) ago (within {settings.recent_days} days)",
+            f"you last wrote to or answered them on {fmt_date(last)} "
+            f"(within {settings.recent_days} days)",
         )
     if h.outbound >= settings.protect_if_written:
         return _none(

@@ -44,10 +44,18 @@ def fmt_date(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts is not None else "never"
 
 
-def recency_weight(date: int | None, now: int, half_life_days: float) -> float:
+def recency_weight(date: int | None, anchor: int, half_life_days: float) -> float:
+    """Halves every ``half_life_days`` before ``anchor``; an undated message counts as
+    one half-life old.
+
+    Scores only ever use ratios of these weights (weighted means, shares), and a ratio
+    of exponentials is the same whatever the anchor: anchored at the sender's own newest
+    message, a sender's scores depend on its history alone, not on today's date, so a
+    cached score stays exact as days pass (judgement.py relies on it).
+    """
     if date is None:
         return 0.5
-    age_days = max(0.0, (now - date) / DAY)
+    age_days = max(0.0, (anchor - date) / DAY)
     return float(0.5 ** (age_days / half_life_days))
 
 
@@ -91,16 +99,17 @@ class SenderScore:
         return self.history.address
 
 
-def reciprocity(h: SenderHistory, now: int) -> tuple[float, str]:
+def reciprocity(h: SenderHistory) -> tuple[float, str]:
     """0..1 and the sentence that explains it."""
     n = h.inbound
     if n == 0:
         return 1.0, f"they never wrote; you wrote {h.outbound} time(s)"
-    w_in = sum(recency_weight(r.date, now, RECENCY_HALF_LIFE_DAYS) for r in h.received)
+    anchor = h.last or 0
+    w_in = sum(recency_weight(r.date, anchor, RECENCY_HALF_LIFE_DAYS) for r in h.received)
     w_eng = sum(
-        recency_weight(r.date, now, RECENCY_HALF_LIFE_DAYS) for r in h.received if r.engaged
+        recency_weight(r.date, anchor, RECENCY_HALF_LIFE_DAYS) for r in h.received if r.engaged
     )
-    w_out = sum(recency_weight(d, now, RECENCY_HALF_LIFE_DAYS) for d in h.sent_dates)
+    w_out = sum(recency_weight(d, anchor, RECENCY_HALF_LIFE_DAYS) for d in h.sent_dates)
     # What the user gave back per message received, capped at "fully two-way".
     given = min(1.0, (w_eng + w_out) / w_in) if w_in > 0 else 0.0
     value = (given * n + PRIOR * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
@@ -198,11 +207,10 @@ def _soft_max(values: list[tuple[float, float]]) -> float:
     return max(mean, 0.8 * peak)
 
 
-def tone_summary(
-    h: SenderHistory, now: int, follow_ups: int
-) -> tuple[ToneSummary, tuple[str, ...]]:
+def tone_summary(h: SenderHistory, follow_ups: int) -> tuple[ToneSummary, tuple[str, ...]]:
     scored = [r for r in h.received if r.tone is not None]
-    weighted = [(r, recency_weight(r.date, now, TONE_HALF_LIFE_DAYS)) for r in scored]
+    anchor = h.last or 0
+    weighted = [(r, recency_weight(r.date, anchor, TONE_HALF_LIFE_DAYS)) for r in scored]
     reasons: list[str] = []
     evidence: dict[str, list[str]] = {
         "politeness": [],
@@ -252,15 +260,15 @@ def tone_summary(
     return summary, tuple(reasons)
 
 
-def score_sender(h: SenderHistory, now: int) -> SenderScore:
-    """All scores for one sender. ``now`` is unix seconds (passed in, never read)."""
-    recip, why_recip = reciprocity(h, now)
+def score_sender(h: SenderHistory) -> SenderScore:
+    """All scores for one sender: a function of its history alone (no clock)."""
+    recip, why_recip = reciprocity(h)
     rel, why_rel = relationship(h, recip)
     is_bulk, signals, why_bulk = bulk_verdict(h)
     streak = h.unanswered_streak()
     # Lists and machines "follow up" every week by design: that is not chasing.
     follow_ups = 0 if is_bulk else h.follow_ups(FOLLOW_UP_DAYS)
-    tone, why_tone = tone_summary(h, now, follow_ups)
+    tone, why_tone = tone_summary(h, follow_ups)
     read = h.read_rate
     engagement = (
         f"read {h.seen} of {h.inbound} ({read:.0%}), last read {fmt_date(h.last_read)}"
