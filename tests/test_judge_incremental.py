@@ -16,6 +16,9 @@ from inbox_filter.judgement import judge, summary
 ME = ("me@home.example",)
 NOW = 1_700_000_000
 DAY = 86400
+PUSHY = MessageTone(0.2, 0.0, 0.8, 0.0, {"pressure": ("'today'",)})
+INBOX = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
+SENT = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
 
 
 def feat(uid: int, sender: str, to: str, direction: str, day: float, mid: str,
@@ -41,10 +44,7 @@ def test_incremental_equals_full_as_days_pass(tmp_path: Path) -> None:
     that day gives, word for word."""
     rnd = random.Random(11)
     people = [f"p{i}@x{i % 3}.example" for i in range(24)]
-    pushy = MessageTone(0.2, 0.0, 0.8, 0.0, {"pressure": ("'today'",)})
     with Store.open(tmp_path) as store:
-        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
-        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
         uid = 0
         mids: list[tuple[str, str]] = []
         now = NOW - 400 * DAY  # the clock; mail arrives dated "now"
@@ -52,8 +52,8 @@ def test_incremental_equals_full_as_days_pass(tmp_path: Path) -> None:
             uid += 1
             p = rnd.choice(people)
             mids.append((f"<m{uid}@x>", p))
-            store.save_batch(inbox, [feat(uid, p, ME[0], "in", (NOW - now) / DAY + rnd.uniform(0, 200),
-                                          f"<m{uid}@x>", tone=pushy if rnd.random() < 0.5 else None)])
+            store.save_batch(INBOX, [feat(uid, p, ME[0], "in", (NOW - now) / DAY + rnd.uniform(0, 200),
+                                          f"<m{uid}@x>", tone=PUSHY if rnd.random() < 0.5 else None)])
         assert judge(store, "a", ME, PolicySettings(), now).full
         kept_total = 0
         for step in range(60):
@@ -64,11 +64,11 @@ def test_incremental_equals_full_as_days_pass(tmp_path: Path) -> None:
             if kind == "in":
                 p = rnd.choice(people)
                 mids.append((f"<m{uid}@x>", p))
-                store.save_batch(inbox, [feat(uid, p, ME[0], "in", age, f"<m{uid}@x>",
-                                              tone=pushy)])
+                store.save_batch(INBOX, [feat(uid, p, ME[0], "in", age, f"<m{uid}@x>",
+                                              tone=PUSHY)])
             elif kind == "reply":
                 mid, p = rnd.choice(mids)
-                store.save_batch(sent, [feat(uid, ME[0], p, "out", age, f"<r{uid}@me>",
+                store.save_batch(SENT, [feat(uid, ME[0], p, "out", age, f"<r{uid}@me>",
                                              irt=mid)])
             inc = judge(store, "a", ME, PolicySettings(), now)
             assert not inc.full
@@ -80,24 +80,22 @@ def test_incremental_equals_full_as_days_pass(tmp_path: Path) -> None:
 
 def test_a_new_day_recomputes_only_what_it_changes(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
-        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
         # 20 people who wrote long ago, one the user answered 85 days before the newest mail.
-        store.save_batch(inbox, [feat(i, f"p{i}@x.example", ME[0], "in", 100 + i, f"<m{i}@x>")
+        store.save_batch(INBOX, [feat(i, f"p{i}@x.example", ME[0], "in", 100 + i, f"<m{i}@x>")
                                  for i in range(1, 21)])
-        store.save_batch(sent, [feat(100, ME[0], "p1@x.example", "out", 85, "<r1@me>",
+        store.save_batch(SENT, [feat(100, ME[0], "p1@x.example", "out", 85, "<r1@me>",
                                      irt="<m1@x>")])
-        store.save_batch(inbox, [feat(21, "new@x.example", ME[0], "in", 0, "<m21@x>")])
+        store.save_batch(INBOX, [feat(21, "new@x.example", ME[0], "in", 0, "<m21@x>")])
         first = judge(store, "a", ME, PolicySettings(), NOW)
         assert first.full
         rule = {r["address"]: r["rule"] for r in first.rows}
         assert rule["p1@x.example"] == "wrote-recently"
         # Next day, one message from one sender: that sender alone.
-        store.save_batch(inbox, [feat(22, "p2@x.example", ME[0], "in", -1, "<m22@x>")])
+        store.save_batch(INBOX, [feat(22, "p2@x.example", ME[0], "in", -1, "<m22@x>")])
         nxt = judge(store, "a", ME, PolicySettings(), NOW + DAY)
         assert (nxt.full, nxt.recomputed) == (False, 1)
         # Ten days on, the 90-day window of p1 has closed: p1 is recomputed too.
-        store.save_batch(inbox, [feat(23, "p3@x.example", ME[0], "in", -10, "<m23@x>")])
+        store.save_batch(INBOX, [feat(23, "p3@x.example", ME[0], "in", -10, "<m23@x>")])
         later = judge(store, "a", ME, PolicySettings(), NOW + 10 * DAY)
         assert (later.full, later.recomputed) == (False, 2)
         assert {r["address"]: r["rule"] for r in later.rows}["p1@x.example"] != "wrote-recently"
@@ -107,10 +105,7 @@ def test_a_new_day_recomputes_only_what_it_changes(tmp_path: Path) -> None:
 def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:
     rnd = random.Random(7)
     people = [f"p{i}@x{i % 4}.example" for i in range(30)]
-    pushy = MessageTone(0.2, 0.0, 0.8, 0.0, {"pressure": ("'today'",)})
     with Store.open(tmp_path) as store:
-        inbox = Checkpoint("a", "INBOX", "inbox", 1, 0, None, None, None)
-        sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
         uid = 0
         mids: list[tuple[str, str]] = []
         for _ in range(200):
@@ -118,8 +113,8 @@ def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:
             p = rnd.choice(people)
             mid = f"<m{uid}@x>"
             mids.append((mid, p))
-            store.save_batch(inbox, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300), mid,
-                                          tone=pushy if rnd.random() < 0.3 else None)])
+            store.save_batch(INBOX, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300), mid,
+                                          tone=PUSHY if rnd.random() < 0.3 else None)])
         first = judge(store, "a", ME, PolicySettings(), NOW)
         assert first.full and first.rows == full(store)
         for step in range(40):
@@ -127,11 +122,11 @@ def test_incremental_equals_full_after_random_changes(tmp_path: Path) -> None:
             uid += 1
             if kind == "in":
                 p = rnd.choice(people)
-                store.save_batch(inbox, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300),
-                                              f"<m{uid}@x>", tone=pushy)])
+                store.save_batch(INBOX, [feat(uid, p, ME[0], "in", rnd.uniform(0, 300),
+                                              f"<m{uid}@x>", tone=PUSHY)])
             elif kind == "reply":
                 mid, p = rnd.choice(mids)
-                store.save_batch(sent, [feat(uid, ME[0], p, "out", rnd.uniform(0, 300),
+                store.save_batch(SENT, [feat(uid, ME[0], p, "out", rnd.uniform(0, 300),
                                              f"<r{uid}@me>", irt=mid)])
             elif kind == "flags":
                 target = rnd.randint(1, 200)
@@ -194,9 +189,8 @@ def test_cache_from_before_the_count_columns_is_recomputed(tmp_path: Path) -> No
 
 def test_recipient_columns_backfilled_from_the_link_tables(tmp_path: Path) -> None:
     """Migration 11 fills the new columns of stored Sent mail from recipients/reply_refs."""
-    sent = Checkpoint("a", "Sent", "sent", 1, 0, None, None, None)
     with Store.open(tmp_path) as store:
-        store.save_batch(sent, [
+        store.save_batch(SENT, [
             feat(1, ME[0], "x@y.example", "out", 3, "<s1@me>", irt="<m1@y>"),
             feat(2, ME[0], "z@y.example", "out", 2, "<s2@me>"),
         ])

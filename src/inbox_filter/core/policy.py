@@ -189,7 +189,7 @@ def decide(
     last = h.last_engagement()
     if last is not None and now - last <= settings.recent_days * DAY:
         # The date, not "N days ago": the decision then stays the same, word for word,
-        # until the window closes (see stable_until).
+        # until the window closes (see valid_window).
         return _none(
             s,
             "wrote-recently",
