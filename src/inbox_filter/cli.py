@@ -287,6 +287,7 @@ def scan(
                             now=now,
                             progress=progress,
                             on_step=_fault_hook(),
+                            replay=as_json,
                         )
                     )
         if as_json:
@@ -360,19 +361,6 @@ def _local_context(
     return _Local(spec, tuple(ids), state_dir or default_state_dir(), policy)
 
 
-def _sender_json(h: Any) -> dict[str, Any]:
-    return {
-        "address": h.address,
-        "name": h.name,
-        "inbound": h.inbound,
-        "outbound": h.outbound,
-        "replied": h.replied,
-        "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
-        "first": _iso(h.first),
-        "last": _iso(h.last),
-    }
-
-
 def _contact_json(c: Any) -> dict[str, Any]:
     """One correspondent for `contacts --json` (stable keys; README documents them)."""
     from .judgement import contact_row
@@ -389,55 +377,94 @@ def _suggestion_json(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("address", "action", "tactic", "rule", "reasons")}
 
 
+class RawJSON(str):
+    """Text that is JSON already (a scan's report parts): printed as it is."""
+
+
 def _scan_json(results: list[Any], limit: int) -> dict[str, Any]:
-    senders: list[dict[str, Any]] = []
-    suggestions: list[dict[str, Any]] = []
+    """The report of every account. One account's parts are printed as encoded by the
+    scan (or replayed); several accounts' rows get an "account" key, so are decoded."""
     accounts = []
-    multi = len(results) > 1
     for r in results:
-        rows = r.senders()
-        for h in rows[:limit] if limit else rows:
-            senders.append({**_sender_json(h), **({"account": r.account} if multi else {})})
-        for c in r.suggestions():
-            suggestions.append({**_suggestion_json(c), **({"account": r.account} if multi else {})})
+        parts = r.json_parts()
         accounts.append(
             {
                 **r.report.to_json(),
                 "skipped_total": r.skipped_total,
                 "notes": r.notes,
-                "drafts": r.drafts.to_json() if r.drafts else None,
+                "drafts": RawJSON(parts.drafts),
                 "stages": r.stages,
-                "lessons": [lesson.note for lesson in r.lessons],
+                "lessons": RawJSON(parts.lessons),
             }
         )
+    if len(results) == 1 and not limit:
+        parts = results[0].json_parts()
+        senders: Any = RawJSON(parts.senders)
+        suggestions: Any = RawJSON(parts.suggestions)
+    else:
+        multi = len(results) > 1
+        senders, suggestions = [], []
+        for r in results:
+            extra = {"account": r.account} if multi else {}
+            parts = r.json_parts()
+            rows = json.loads(parts.senders)
+            senders += [{**h, **extra} for h in (rows[:limit] if limit else rows)]
+            suggestions += [{**c, **extra} for c in json.loads(parts.suggestions)]
     return {"senders": senders, "suggestions": suggestions, "accounts": accounts}
+
+
+def _write_json(out: Any, value: Any) -> None:
+    """Write json.dumps's text, with RawJSON parts inserted as they are. Only containers
+    holding RawJSON are walked here; everything else goes through json's C encoder."""
+    if isinstance(value, RawJSON):
+        out.write(value)
+    elif isinstance(value, dict) and any(_has_raw(v) for v in value.values()):
+        out.write("{")
+        for i, (k, v) in enumerate(value.items()):
+            out.write((", " if i else "") + json.dumps(str(k), ensure_ascii=False) + ": ")
+            _write_json(out, v)
+        out.write("}")
+    elif isinstance(value, list) and any(_has_raw(v) for v in value):
+        out.write("[")
+        for i, v in enumerate(value):
+            out.write(", " if i else "")
+            _write_json(out, v)
+        out.write("]")
+    else:
+        out.write(json.dumps(value, ensure_ascii=False))
+
+
+def _has_raw(value: Any) -> bool:
+    if isinstance(value, RawJSON):
+        return True
+    if isinstance(value, dict):
+        return any(_has_raw(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_raw(v) for v in value if isinstance(v, RawJSON | dict | list))
+    return False
+
+
+def _decode_raw(value: Any) -> Any:
+    if isinstance(value, RawJSON):
+        return json.loads(value)
+    if isinstance(value, dict):
+        return {k: _decode_raw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_raw(v) for v in value]
+    return value
 
 
 def _echo_json(obj: Any) -> None:
     """Indented for a person at a terminal; compact when piped. Compact output goes
     through json's C encoder (indenting falls back to pure Python: 0.4 s for the
-    7,800 senders of a 100,000-message mailbox against 0.04 s)."""
+    7,800 senders of a 100,000-message mailbox against 0.04 s), and a scan's report
+    parts are written as the scan encoded them."""
     if sys.stdout.isatty():
-        click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(_decode_raw(obj), indent=2, ensure_ascii=False))
         return
-    if not isinstance(obj, dict):
-        click.echo(json.dumps(obj, ensure_ascii=False))
-        return
-    # Written a list item at a time: the same bytes as json.dumps, without holding the
-    # whole text (4 MB for a 100,000-message mailbox's scan) in memory twice.
-    out = sys.stdout
-    out.write("{")
-    for i, (key, value) in enumerate(obj.items()):
-        out.write((", " if i else "") + json.dumps(key) + ": ")
-        if isinstance(value, list):
-            out.write("[")
-            for j, item in enumerate(value):
-                out.write((", " if j else "") + json.dumps(item, ensure_ascii=False))
-            out.write("]")
-        else:
-            out.write(json.dumps(value, ensure_ascii=False))
-    out.write("}\n")
-    out.flush()
+    _write_json(sys.stdout, obj)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 def _console() -> Any:

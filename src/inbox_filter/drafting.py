@@ -347,6 +347,20 @@ def _mute_draft(
 # ---------------------------------------------------------------------------- run
 
 
+def _settled(s: Suggestion, now: int) -> bool:
+    """Dismissed over a week ago: no longer reconciled against Drafts and Sent."""
+    return s.state == "dismissed" and now - s.updated_at > 7 * 86400
+
+
+def reconcile_inputs(store: Store, account: str, now: int) -> list[tuple[str, str, bool]]:
+    """What of the suggestion journal the reconciliation reads at ``now``: (id, state,
+    settled). The rest it reads is the Drafts folder and the store (service's replay key)."""
+    return [
+        (s.id, s.state, _settled(s, now))
+        for s in SuggestionStore(store).all(account, OPEN_STATES | {"dismissed"})
+    ]
+
+
 def run_drafts(
     session: ImapSession | None,
     store: Store,
@@ -361,8 +375,12 @@ def run_drafts(
     on_step: Callable[[str], None] | None = None,
     ctx: RunContext | None = None,
     fetch_raw: RawFetcher | None = None,
+    drafts_listing: tuple[int, list[DraftSeen]] | None = None,
 ) -> DraftReport:
-    """Reconcile, plan and (unless dry-run) commit the account's drafts."""
+    """Reconcile, plan and (unless dry-run) commit the account's drafts.
+
+    ``drafts_listing`` is the Drafts folder as read already this run (session.drafts).
+    """
     ctx = ctx or RunContext()
     fetch_raw = fetch_raw or imap_fetcher(session)
 
@@ -379,13 +397,15 @@ def run_drafts(
     drafts_folder = folders.drafts if folders else None
     seen_drafts: list[DraftSeen] = []
     drafts_uidvalidity: int | None = None
-    if session is not None and drafts_folder:
+    if drafts_listing is not None:
+        drafts_uidvalidity, seen_drafts = drafts_listing
+    elif session is not None and drafts_folder:
         drafts_uidvalidity, seen_drafts = session.drafts(drafts_folder)
     open_sugg = ss.all(account.name, OPEN_STATES | {"dismissed"})
     oldest = min((s.created_at for s in open_sugg), default=now)
     sent = sent_seen(store, account.name, oldest - 86400)
     for s in open_sugg:
-        if s.state == "dismissed" and now - s.updated_at > 7 * 86400:
+        if _settled(s, now):
             continue
         if session is None and s.state != "dismissed":
             continue  # without the Drafts folder nothing can be told about pending ones

@@ -77,7 +77,7 @@ class SenderSummary:
         return self.seen / self.inbound if self.inbound else None
 
 
-def _iso(ts: int | None) -> str | None:
+def iso(ts: int | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
@@ -91,8 +91,8 @@ def history_row(h: SenderHistory) -> dict[str, Any]:
         "replied": h.replied,
         "seen": h.seen,
         "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
-        "first": _iso(h.first),
-        "last": _iso(h.last),
+        "first": iso(h.first),
+        "last": iso(h.last),
         "first_ts": h.first,
         "last_ts": h.last,
     }
@@ -200,7 +200,7 @@ def contacts_from_store(
         learned,
         marks_from_store(store, account),
         now,
-        _day_ref(JudgeCache(store).newest_date(account), now),
+        day_ref(JudgeCache(store).newest_date(account), now),
     )
 
 
@@ -211,7 +211,7 @@ def learned_policy(
     return learn(SuggestionStore(store).outcomes(account), policy)
 
 
-def _day_ref(newest: int | None, now: int) -> int:
+def day_ref(newest: int | None, now: int) -> int:
     """Recency's 'now': the end of the day of the newest message (or of today).
 
     One value per day keeps cached rows comparable: recomputing one sender never scores
@@ -254,7 +254,7 @@ def judge(
     identities = normalize_identities(identities_raw)
     learned, lessons = learned_policy(store, account, policy)
     cache = JudgeCache(store)
-    ref = _day_ref(cache.newest_date(account), now)
+    ref = day_ref(cache.newest_date(account), now)
     key = hashlib.sha256(
         json.dumps([JUDGE_VERSION, repr(learned), sorted(identities)]).encode()
     ).hexdigest()[:24]

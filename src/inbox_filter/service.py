@@ -5,6 +5,9 @@ The CLI and (later) the daemon call these functions; they hold no state of their
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,15 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .adapters import imap, secrets
 from .adapters.local import LocalSource, SourceSpec
-from .adapters.store import Store
+from .adapters.store import JudgeCache, Store
 from .config import AccountSettings, Settings
 from .core.addresses import domain_of, normalize_identities
 from .core.policy import PolicySettings, organisation_domains
-from .core.suggestions import Lesson
-from .drafting import DraftReport, run_drafts
-from .judgement import Judgement, SenderSummary, judge
+from .core.suggestions import DraftSeen, Lesson
+from .drafting import DraftReport, draft_text, reconcile_inputs, run_drafts
+from .judgement import JUDGE_VERSION, Judgement, SenderSummary, day_ref, iso, judge
 from .runctx import RunContext
 from .sync import (
     NeedsTone,
@@ -35,40 +39,95 @@ from .sync import (
 log = logging.getLogger(__name__)
 
 
+def sender_json(h: SenderSummary) -> dict[str, Any]:
+    """One sender as `scan --json` prints it (stable keys; README documents them)."""
+    return {
+        "address": h.address,
+        "name": h.name,
+        "inbound": h.inbound,
+        "outbound": h.outbound,
+        "replied": h.replied,
+        "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
+        "first": iso(h.first),
+        "last": iso(h.last),
+    }
+
+
+def suggestion_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("address", "action", "tactic", "rule", "reasons")}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanJSON:
+    """An account's report as `scan --json` prints it, each part already JSON text:
+    what a replayed scan has (see scan_account), and what a computed one is printed from."""
+
+    senders: str  # array, most messages first
+    suggestions: str  # array
+    drafts: str  # object (the drafts pass), or null
+    lessons: str  # array of strings
+
+    def astuple(self) -> tuple[str, str, str, str]:
+        return (self.senders, self.suggestions, self.drafts, self.lessons)
+
+
 @dataclass(slots=True)
 class ScanResult:
     account: str
     report: SyncReport
-    judgement: Judgement
+    judgement: Judgement | None  # None when replayed: only `parts` then
     skipped_total: int = 0
     notes: list[str] = field(default_factory=list)
     drafts: DraftReport | None = None
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    replayed: bool = False  # the report is the last scan's: nothing it read had changed
+    parts: ScanJSON | None = None
+
+    @property
+    def judged(self) -> Judgement:
+        if self.judgement is None:
+            raise RuntimeError("a replayed scan holds only its JSON report (json_parts)")
+        return self.judgement
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """Every correspondent as `contacts --json` rows, suggestions first (local
         scans; an IMAP scan keeps only the suggestions' rows, see judge)."""
-        if self.judgement.rows is None:
+        if self.judged.rows is None:
             raise RuntimeError("this scan kept only the suggestions' rows")
-        return self.judgement.rows
+        return self.judged.rows
 
     @property
     def histories(self) -> dict[str, SenderSummary]:
-        return self.judgement.summaries()
+        return self.judged.summaries()
 
     @property
     def lessons(self) -> tuple[Lesson, ...]:
-        return self.judgement.lessons
+        return self.judged.lessons
 
     def suggestions(self) -> list[dict[str, Any]]:
-        return self.judgement.suggestions
+        return self.judged.suggestions
 
     def senders(self) -> list[SenderSummary]:
         """Everyone who wrote to the user, most messages first."""
-        rows = [h for h in self.judgement.people if h.inbound > 0]
+        rows = [h for h in self.judged.people if h.inbound > 0]
         rows.sort(key=lambda h: (-h.inbound, -h.outbound, h.address))
         return rows
+
+    def json_parts(self) -> ScanJSON:
+        """The report as JSON texts, encoded once (one C-encoder call per part)."""
+        if self.parts is None:
+            self.parts = ScanJSON(
+                _dumps([sender_json(h) for h in self.senders()]),
+                _dumps([suggestion_json(r) for r in self.suggestions()]),
+                _dumps(self.drafts.to_json() if self.drafts else None),
+                _dumps([lesson.note for lesson in self.lessons]),
+            )
+        return self.parts
 
 
 def scan_account(
@@ -82,11 +141,17 @@ def scan_account(
     unsubscribe_options: dict[str, object] | None = None,
     on_step: Callable[[str], None] | None = None,
     ctx: RunContext | None = None,
+    replay: bool = False,
 ) -> ScanResult:
     """Sync one IMAP account, judge every sender, and reconcile/plan/write drafts.
 
     With ``dry_run`` nothing is written to the mailbox or to the suggestion journal;
     the planned drafts are returned for printing.
+
+    With ``replay`` (dry runs, for callers that print ``json_parts``), a scan whose
+    inputs match the last such scan's returns that report instead of judging and
+    planning every sender again: nothing it reads has changed (see _replay_key), so it
+    is the report a full run would print. The sync always runs.
     """
     identities = normalize_identities(account.identities)
     credential = secrets.get_credential(account)
@@ -113,6 +178,31 @@ def scan_account(
                 unchanged=unchanged,
             )
             ctx.check()
+            key: str | None = None
+            generation = 0
+            listing: tuple[int, list[DraftSeen]] | None = None
+            if replay and dry_run:
+                with ctx.stage("replay"):
+                    if folders.drafts:
+                        listing = session.drafts(folders.drafts)
+                    generation = store.generation()
+                    key = _replay_key(store, settings, account, at, listing, unsubscribe_options)
+                    saved = store.replay(account.name, key)
+                if saved is not None:
+                    result = ScanResult(
+                        account.name,
+                        report,
+                        None,
+                        store.skipped_count(account.name),
+                        _folder_notes(folders),
+                        replayed=True,
+                        parts=ScanJSON(*saved),
+                    )
+                    result.stages = ctx.rounded()
+                    log.info(
+                        "%s: %d new messages; the last report still holds", account.name, report.new
+                    )
+                    return result
             with ctx.stage("judge"):
                 judgement = judge(
                     store, account.name, account.identities, settings.policy, at, all_rows=False
@@ -131,11 +221,19 @@ def scan_account(
                     unsubscribe_options=unsubscribe_options,
                     on_step=on_step,
                     ctx=ctx,
+                    drafts_listing=listing,
                 )
-        notes = [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
         result = ScanResult(
-            account.name, report, judgement, store.skipped_count(account.name), notes, drafts
+            account.name,
+            report,
+            judgement,
+            store.skipped_count(account.name),
+            _folder_notes(folders),
+            drafts,
         )
+        if key is not None:
+            with ctx.stage("output"):
+                store.save_replay(account.name, key, generation, result.json_parts().astuple())
     result.stages = ctx.rounded()
     log.info(
         "%s: %d new messages, %d skipped, %d correspondents, %d new drafts",
@@ -146,6 +244,59 @@ def scan_account(
         len(drafts.appended),
     )
     return result
+
+
+def _folder_notes(folders: imap.Folders) -> list[str]:
+    return [msg for role, msg in folders.problems.items() if role in ("drafts", "junk")]
+
+
+def _replay_key(
+    store: Store,
+    settings: Settings,
+    account: AccountSettings,
+    now: int,
+    listing: tuple[int, list[DraftSeen]] | None,
+    unsubscribe_options: dict[str, object] | None,
+) -> str:
+    """Everything a dry run's report is a function of, hashed.
+
+    The store's generation stands for the stored mail, marks, outcomes and suggestions
+    (any change bumps it); the judgement's reference day for the clock (rows hold for
+    whole days, see judgement); the Drafts folder and the suggestions the
+    reconciliation looks at for the outcomes; the settings and the code's versions for
+    everything else.
+    """
+    material = [
+        __version__,
+        JUDGE_VERSION,
+        store.schema_version(),
+        store.generation(),
+        day_ref(JudgeCache(store).newest_date(account.name), now),
+        _canonical(settings.policy),
+        _canonical(settings.drafts),
+        _canonical(account),
+        _canonical(draft_text(settings, account)),
+        _canonical(listing),
+        reconcile_inputs(store, account.name, now),
+        _canonical(unsubscribe_options or {}),
+    ]
+    return hashlib.sha256(_dumps(material).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-able value that is the same in every process (sets sorted: their order
+    changes with Python's per-process string hashing)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return sorted([str(k), _canonical(v)] for k, v in value.items())
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
 
 
 def scan_local(

@@ -346,6 +346,30 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         DROP INDEX reply_refs_ref;
         """,
     ),
+    (
+        14,
+        "a scan whose inputs did not change replays its report",
+        """
+        -- Every write that changes what a scan reads bumps one counter (Store.transaction);
+        -- a dry run whose inputs (this counter, the settings, the day, the Drafts folder)
+        -- match the last one's prints that report again instead of judging and planning
+        -- every sender (service.scan_account). Derived data (caches, status) does not
+        -- count as a change.
+        CREATE TABLE store_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n  INTEGER NOT NULL
+        );
+        INSERT INTO store_generation VALUES (1, 0);
+        CREATE TABLE scan_replay (
+            account     TEXT PRIMARY KEY,
+            key         TEXT NOT NULL,
+            senders     TEXT NOT NULL,   -- the report's parts as JSON texts
+            suggestions TEXT NOT NULL,
+            drafts      TEXT NOT NULL,
+            lessons     TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -449,6 +473,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._counting = False  # store_generation exists (after the migrations)
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
@@ -482,6 +507,7 @@ class Store:
                     conn.execute("PRAGMA synchronous=NORMAL")
                     conn.execute("PRAGMA foreign_keys=ON")
                     store._migrate()
+                    store._counting = True
                     break
                 except (sqlite3.OperationalError, StoreError) as exc:
                     cause = exc.__cause__ if isinstance(exc, StoreError) else exc
@@ -510,15 +536,23 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, derived: bool = False) -> Iterator[sqlite3.Connection]:
         """All or nothing. A full disk or a read-only folder is a StoreError that says so;
-        what was committed before stays intact (SQLite rolls the transaction back)."""
+        what was committed before stays intact (SQLite rolls the transaction back).
+
+        A transaction that changed any row bumps the store's generation, unless it
+        writes only ``derived`` data (caches and status, recomputable from the rest):
+        an unchanged generation means nothing a scan reads has changed.
+        """
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _write_error(self.path, exc) from exc
+        before = self.conn.total_changes
         try:
             yield self.conn
+            if self._counting and not derived and self.conn.total_changes != before:
+                self.conn.execute("UPDATE store_generation SET n = n + 1")
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
@@ -560,6 +594,34 @@ class Store:
                 for statement in _split_sql(sql):
                     c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+
+    def generation(self) -> int:
+        """A number that changes with every committed change of non-derived data."""
+        return int(self.conn.execute("SELECT n FROM store_generation").fetchone()[0])
+
+    # ------------------------------------------------------------ scan replay
+    def replay(self, account: str, key: str) -> tuple[str, str, str, str] | None:
+        """The report parts saved under ``key`` (see service.scan_account), if any."""
+        row = self.conn.execute(
+            "SELECT senders, suggestions, drafts, lessons FROM scan_replay "
+            "WHERE account = ? AND key = ?",
+            (account, key),
+        ).fetchone()
+        return (row[0], row[1], row[2], row[3]) if row else None
+
+    def save_replay(
+        self, account: str, key: str, generation: int, parts: tuple[str, str, str, str]
+    ) -> bool:
+        """Save a report computed at ``generation``, unless something changed since
+        (another process wrote): then the key no longer describes it. True if saved."""
+        with self.transaction(derived=True) as c:
+            if self.generation() != generation:
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO scan_replay VALUES (?, ?, ?, ?, ?, ?)",
+                (account, key, *parts),
+            )
+        return True
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -873,7 +935,8 @@ class Store:
         }
 
     def save_unsubscribe_plan(self, account: str, address: str, key: str, plan: str) -> None:
-        with self.transaction() as c:
+        # A cache of a DKIM check of stored mail: derived.
+        with self.transaction(derived=True) as c:
             c.execute(
                 "INSERT OR REPLACE INTO unsubscribe_plans VALUES (?, ?, ?, ?)",
                 (account, address, key, plan),
@@ -1310,7 +1373,7 @@ def write_status(store: Store, account: str, **fields: Any) -> None:
     if "result" in fields and not isinstance(fields["result"], str):
         fields["result"] = json.dumps(fields["result"])
     fields["updated_at"] = int(datetime.now(UTC).timestamp())
-    with store.transaction() as c:
+    with store.transaction(derived=True) as c:
         c.execute(
             "INSERT INTO account_status (account, state, updated_at) VALUES (?, 'ok', ?) "
             "ON CONFLICT (account) DO NOTHING",
@@ -1378,17 +1441,17 @@ class JudgeCache:
     def start_rebuild(self, account: str) -> None:
         """Forget every row; until finish_rebuild the cache is known to be incomplete
         (no key), so an interrupted rebuild is simply done again."""
-        with self.store.transaction() as c:
+        with self.store.transaction(derived=True) as c:
             c.execute("DELETE FROM judge_state WHERE account = ?", (account,))
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
 
     def put(self, account: str, rows: Iterable[JudgedRow]) -> None:
-        with self.store.transaction() as c:
+        with self.store.transaction(derived=True) as c:
             c.executemany(_PUT_ROW, [_cache_row(account, r) for r in rows])
 
     def finish_rebuild(self, account: str, key: str, at: int) -> None:
-        with self.store.transaction() as c:
+        with self.store.transaction(derived=True) as c:
             c.execute("INSERT OR REPLACE INTO judge_state VALUES (?, ?, ?)", (account, key, at))
 
     def correspondents(self, account: str) -> list[str]:
@@ -1416,7 +1479,7 @@ class JudgeCache:
 
     def update(self, account: str, done: list[str], rows: dict[str, JudgedRow]) -> None:
         """Store recomputed rows; senders in ``done`` without a row now have none."""
-        with self.store.transaction() as c:
+        with self.store.transaction(derived=True) as c:
             for a in done:
                 if a in rows:
                     c.execute(_PUT_ROW, _cache_row(account, rows[a]))
