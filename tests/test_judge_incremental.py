@@ -203,3 +203,89 @@ def test_recipient_columns_backfilled_from_the_link_tables(tmp_path: Path) -> No
         store.conn.execute("DELETE FROM schema_migrations WHERE version = 11")
     with Store.open(tmp_path) as store:
         assert list(store.outbound("a")) == expected
+
+
+def reference(store: Store, where: Path, now: int) -> list[dict]:
+    """A full recompute on a copy: the store's own kept histories stay as they are."""
+    if where.exists():
+        for f in where.iterdir():
+            f.unlink()
+    with Store.open(where) as copy:
+        store.conn.backup(copy.conn)
+        copy.conn.execute("DELETE FROM judge_state")
+        return judge(copy, "a", ME, PolicySettings(), now).rows
+
+
+def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Every history is kept (threshold 1) and extended scan after scan, never re-read
+    unless something other than new mail changed: the rows stay those of a full
+    recompute through new mail dated anywhere (ties included), the same message in two
+    folders, mail without a Message-ID, a reply stored before the message it answers,
+    flag changes, expunges and marks."""
+    import inbox_filter.judgement as J
+
+    monkeypatch.setattr(J, "KEEP_MIN_MESSAGES", 1)
+    rnd = random.Random(5)
+    people = [f"p{i}@x{i % 3}.example" for i in range(12)]
+    archive = Checkpoint("a", "Archive", "inbox", 1, 0, None, None, None)
+    with Store.open(tmp_path / "s") as store:
+        uid = 0
+        stored: list[tuple[str, str, float]] = []  # (Message-ID, sender, day)
+        for _ in range(120):
+            uid += 1
+            p, day = rnd.choice(people), float(rnd.randint(0, 300))
+            stored.append((f"<m{uid}@x>", p, day))
+            store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>",
+                                          tone=PUSHY if rnd.random() < 0.4 else None)])
+        assert judge(store, "a", ME, PolicySettings(), NOW).full
+        extended = 0
+        early: list[tuple[str, str, float]] = []  # answered before they arrive
+        for step in range(80):
+            kind = rnd.choice(["in", "in", "in", "tie", "copy", "twice", "nomid", "early",
+                               "arrive", "reply", "flags", "remove", "mark", "nothing"])
+            uid += 1
+            if kind in ("in", "tie"):
+                p = rnd.choice(people)
+                day = rnd.choice(stored)[2] if kind == "tie" else rnd.uniform(0, 300)
+                stored.append((f"<m{uid}@x>", p, day))
+                store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>",
+                                              tone=PUSHY if rnd.random() < 0.5 else None)])
+            elif kind == "copy":  # the same message, filed in a second folder
+                mid, p, day = rnd.choice(stored)
+                store.save_batch(archive, [feat(uid, p, ME[0], "in", day, mid)])
+            elif kind == "twice":  # a new message filed in two folders at once
+                p, day = rnd.choice(people), rnd.uniform(0, 300)
+                stored.append((f"<m{uid}@x>", p, day))
+                for cp in (INBOX, archive):
+                    store.save_batch(cp, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>")])
+            elif kind == "nomid":
+                store.save_batch(INBOX, [feat(uid, rnd.choice(people), ME[0], "in",
+                                              rnd.uniform(0, 300), "")])
+            elif kind == "early":  # Sent synced before the INBOX copy of what it answers
+                p, day = rnd.choice(people), rnd.uniform(1, 300)
+                early.append((f"<e{uid}@x>", p, day))
+                store.save_batch(SENT, [feat(uid, ME[0], p, "out", day - 0.5, f"<r{uid}@me>",
+                                             irt=f"<e{uid}@x>")])
+            elif kind == "arrive" and early:
+                mid, p, day = early.pop()
+                stored.append((mid, p, day))
+                store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, mid)])
+            elif kind == "reply":
+                mid, p, day = rnd.choice(stored)
+                store.save_batch(SENT, [feat(uid, ME[0], p, "out", max(0.0, day - 1),
+                                             f"<r{uid}@me>", irt=mid)])
+            elif kind == "flags":
+                store.update_flags("a", "INBOX", 1, [(rnd.randint(1, uid),
+                                                      rnd.choice(["\\Seen", "", "\\Answered"]))])
+            elif kind == "remove":
+                store.remove_uids("a", "INBOX", 1, [rnd.randint(1, uid)])
+            elif kind == "mark":
+                store.set_mark("a", rnd.choice(people), "dismissed", NOW)
+            inc = judge(store, "a", ME, PolicySettings(), NOW)
+            assert not inc.full
+            extended += inc.extended
+            assert inc.rows == reference(store, tmp_path / "ref", NOW), f"step {step}: {kind}"
+        # The kept histories did the work: most new mail extended one.
+        assert extended >= 25

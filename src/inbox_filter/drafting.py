@@ -27,7 +27,7 @@ from .adapters.store import (
     Mute,
     Store,
     SuggestionStore,
-    latest_message,
+    latest_messages,
     sent_seen,
 )
 from .config import AccountSettings, Settings
@@ -403,7 +403,8 @@ def run_drafts(
         drafts_uidvalidity, seen_drafts = session.drafts(drafts_folder)
     open_sugg = ss.all(account.name, OPEN_STATES | {"dismissed"})
     oldest = min((s.created_at for s in open_sugg), default=now)
-    sent = sent_seen(store, account.name, oldest - 86400)
+    # The user's mail since the oldest suggestion: nothing to read when there is none.
+    sent = sent_seen(store, account.name, oldest - 86400) if open_sugg else []
     for s in open_sugg:
         if _settled(s, now):
             continue
@@ -446,10 +447,12 @@ def run_drafts(
     # One query each for every sender (thousands of suggestions in a dry run).
     generations = ss.generations(account.name)
     saved_plans = store.unsubscribe_plans(account.name)
+    wanted = [d for d, _ in decisions if d.suggests and d.address not in blocked]
+    latest_of = latest_messages(store, account.name, [d.address for d in wanted])
     for decision, name in decisions:
         if not decision.suggests or decision.address in blocked:
             continue
-        latest = latest_message(store, account.name, decision.address)
+        latest = latest_of.get(decision.address)
         unsub = None
         if decision.action == "unsubscribe":
             if decision.address in in_junk:

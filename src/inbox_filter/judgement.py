@@ -23,13 +23,21 @@ from typing import Any
 from .adapters.store import (
     JudgeCache,
     JudgedRow,
+    Kept,
     Store,
     SuggestionStore,
     inbound_of,
     outbound_touching,
 )
 from .core.addresses import normalize_identities
-from .core.history import SenderHistory, build_histories
+from .core.history import (
+    SNAPSHOT_VERSION,
+    SenderHistory,
+    build_histories,
+    extend,
+    restore,
+    snapshot,
+)
 from .core.policy import (
     Decision,
     Marks,
@@ -43,6 +51,9 @@ from .core.suggestions import Lesson, learn
 
 # Bump when scoring or decisions change meaning: cached rows are then recomputed.
 JUDGE_VERSION = 2
+# Histories of at least this many received messages are kept between scans (see
+# core.history.snapshot): extending one costs its new mail; smaller ones are re-read.
+KEEP_MIN_MESSAGES = 100
 ACTION_ORDER = {"walk_away": 0, "decline": 1, "unsubscribe": 2, "none": 3}
 
 
@@ -229,6 +240,7 @@ class Judgement:
     recomputed: int  # senders computed this time
     full: bool  # everything was recomputed
     rows: list[dict[str, Any]] | None = None  # every row, suggestions first (if asked)
+    extended: int = 0  # of those recomputed, kept histories extended by their new mail
 
     def summaries(self) -> dict[str, SenderSummary]:
         return {p.address: p for p in self.people}
@@ -256,7 +268,7 @@ def judge(
     cache = JudgeCache(store)
     ref = day_ref(cache.newest_date(account), now)
     key = hashlib.sha256(
-        json.dumps([JUDGE_VERSION, repr(learned), sorted(identities)]).encode()
+        json.dumps([JUDGE_VERSION, SNAPSHOT_VERSION, repr(learned), sorted(identities)]).encode()
     ).hexdigest()[:24]
     marks = marks_from_store(store, account)
     names = store.names(account)
@@ -270,9 +282,11 @@ def judge(
         addresses = cache.correspondents(account)
         for i in range(0, len(addresses), REBUILD_CHUNK):
             chunk = addresses[i : i + REBUILD_CHUNK]
-            histories = _histories_of(store, account, chunk, identities, names)
+            with store.reading():
+                histories = _histories_of(store, account, chunk, identities, names)
+                kept = _to_keep(cache, account, chunk, histories, {})
             rows = _rows(histories, identities, learned, marks, now, ref)
-            cache.put(account, rows.values())
+            cache.put(account, rows.values(), kept)
             for r in (j.row for j in rows.values()):
                 people.append(summary(r))
                 if r["action"] != "none":
@@ -289,10 +303,21 @@ def judge(
             sort_rows(everything) if all_rows else None,
         )
     # Changed mail or marks, and rows computed on a day whose decision differs today.
-    dirty = sorted(set(cache.dirty(account)) | set(cache.expired(account, ref)))
+    changed = set(cache.dirty(account))
+    appended = cache.appended(account)
+    dirty = sorted(changed | set(cache.expired(account, ref)))
+    extended: dict[str, int] = {}
     if dirty:
-        histories = _histories_of(store, account, dirty, identities, names)
-        cache.update(account, dirty, _rows(histories, identities, learned, marks, now, ref))
+        with store.reading():
+            # Senders with nothing but new mail (or a closing window) and a kept history:
+            # extended. Everyone else: read whole.
+            only_new = [a for a in dirty if a in appended or a not in changed]
+            histories, extended = _extended(cache, account, only_new, names)
+            rest = [a for a in dirty if a not in histories]
+            histories.update(_histories_of(store, account, rest, identities, names))
+            kept = _to_keep(cache, account, dirty, histories, extended)
+        rows = _rows(histories, identities, learned, marks, now, ref)
+        cache.update(account, dirty, rows, kept)
     return Judgement(
         [SenderSummary(*c) for c in cache.counts(account)],
         sort_rows(cache.rows(account, only_suggestions=True)),
@@ -300,6 +325,7 @@ def judge(
         len(dirty),
         False,
         sort_rows(cache.rows(account)) if all_rows else None,
+        len(extended),
     )
 
 
@@ -323,6 +349,53 @@ def _histories_of(
     # Others sharing a message with them appear here with partial histories: dropped.
     wanted = set(addresses)
     return {a: h for a, h in histories.items() if a in wanted}
+
+
+def _extended(
+    cache: JudgeCache,
+    account: str,
+    addresses: list[str],
+    names: dict[str, str],
+) -> tuple[dict[str, SenderHistory], dict[str, int]]:
+    """Kept histories of some senders, extended by the mail stored since; and the
+    newest message each now holds. A sender whose new mail repeats a Message-ID, or
+    whose history was not kept, is left out: it is read whole instead."""
+    out: dict[str, SenderHistory] = {}
+    newest: dict[str, int] = {}
+    for a, (max_id, data) in cache.snapshots(account, addresses).items():
+        try:
+            h = restore(a, names.get(a, ""), data)
+        except (ValueError, TypeError, IndexError):  # damaged: read whole instead
+            h = None
+        if h is None:
+            continue
+        new = cache.inbound_after(account, a, max_id)
+        # A message is counted once (its Message-ID; without one, its folder and UID,
+        # which no other row shares): a repeat is left to the whole read, which keeps
+        # the first copy in date order.
+        keys = [m.message_id for _, m in new if m.message_id is not None]
+        if len(set(keys)) < len(keys) or (keys and cache.repeats(account, a, max_id, keys)):
+            continue
+        extend(h, (m for _, m in new), cache.answered_at(account, keys) if keys else {})
+        out[a] = h
+        newest[a] = max((i for i, _ in new), default=max_id)
+    return out, newest
+
+
+def _to_keep(
+    cache: JudgeCache,
+    account: str,
+    done: list[str],
+    histories: dict[str, SenderHistory],
+    newest: dict[str, int],
+) -> dict[str, Kept | None]:
+    """What to keep of the recomputed senders' histories for the next scan (None:
+    nothing, and forget what was kept: it no longer describes their mail)."""
+    big = [a for a, h in histories.items() if h.inbound >= KEEP_MIN_MESSAGES]
+    ids = {**cache.max_ids(account, [a for a in big if a not in newest]), **newest}
+    return {
+        a: Kept(ids[a], snapshot(histories[a])) if a in big and a in ids else None for a in done
+    }
 
 
 def _rows(

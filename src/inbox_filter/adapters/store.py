@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import marshal
 import os
 import sqlite3
 import time
@@ -370,6 +371,29 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        15,
+        "new mail from a big correspondent extends its kept history",
+        """
+        -- A received message newly stored marks its sender in dirty_appends; every other
+        -- change (flags, expunges, the user's mail, marks) in dirty_senders as before.
+        -- A sender only appended to, whose history is kept (history_snapshots, up to
+        -- max_id), is extended with its new messages instead of read again whole.
+        -- Derived data: written by the judgement, dropped whenever it starts over.
+        CREATE TABLE dirty_appends (
+            account TEXT NOT NULL,
+            address TEXT NOT NULL,
+            PRIMARY KEY (account, address)
+        );
+        CREATE TABLE history_snapshots (
+            account TEXT NOT NULL,
+            address TEXT NOT NULL,
+            max_id  INTEGER NOT NULL,        -- the newest messages.id it holds
+            data    BLOB NOT NULL,           -- marshal of core.history.snapshot
+            PRIMARY KEY (account, address)
+        );
+        """,
+    ),
 )
 
 
@@ -419,6 +443,7 @@ _SELECT_INBOUND = (
     "list_unsubscribe_post, precedence, auto_submitted, esp_headers, in_reply_to, subject, "
     "tone_politeness, tone_hostility, tone_pressure, tone_cold, tone_evidence FROM messages"
 )
+_SELECT_INBOUND_ID = _SELECT_INBOUND.replace(" FROM messages", ", id FROM messages")
 
 
 def _inbound_row(row: tuple[Any, ...]) -> Inbound:
@@ -594,6 +619,16 @@ class Store:
                 for statement in _split_sql(sql):
                     c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads that all see one state of the database, whatever other connections
+        commit meanwhile (a deferred transaction that writes nothing)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def generation(self) -> int:
         """A number that changes with every committed change of non-derived data."""
@@ -951,7 +986,8 @@ class Store:
 def _dirty_for(c: sqlite3.Connection, account: str, m: MessageFeatures) -> None:
     """Mark the senders whose judgement a newly stored message changes."""
     if m.direction == "in" and m.sender:
-        c.execute("INSERT OR IGNORE INTO dirty_senders VALUES (?, ?)", (account, m.sender))
+        # Only added to: the judgement may extend a kept history (see migration 15).
+        c.execute("INSERT OR IGNORE INTO dirty_appends VALUES (?, ?)", (account, m.sender))
     elif m.direction == "out":
         c.executemany(
             "INSERT OR IGNORE INTO dirty_senders VALUES (?, ?)",
@@ -1293,16 +1329,33 @@ class LatestMessage:
     date: int | None
 
 
-def latest_message(store: Store, account: str, address: str) -> LatestMessage | None:
-    row = store.conn.execute(
-        "SELECT folder, uidvalidity, uid, message_id, subject, in_reply_to, to_identity, "
-        "sender_name, list_id, list_unsubscribe, list_unsubscribe_post, auth_results, date "
-        "FROM messages WHERE account = ? AND direction = 'in' AND sender = ? "
-        "ORDER BY date DESC, id DESC LIMIT 1",
-        (account, address),
-    ).fetchone()
-    if row is None:
-        return None
+_LATEST_COLS = (
+    "folder, uidvalidity, uid, message_id, subject, in_reply_to, to_identity, "
+    "sender_name, list_id, list_unsubscribe, list_unsubscribe_post, auth_results, date"
+)
+
+
+def latest_messages(
+    store: Store, account: str, addresses: Sequence[str]
+) -> dict[str, LatestMessage]:
+    """Each address's newest received message (the one a draft answers), a few
+    statements for thousands of addresses."""
+    out: dict[str, LatestMessage] = {}
+    for i in range(0, len(addresses), 500):
+        chunk = list(addresses[i : i + 500])
+        cur = store.conn.execute(
+            f"WITH s(a) AS (VALUES {', '.join(['(?)'] * len(chunk))}) "
+            f"SELECT s.a, {_LATEST_COLS} FROM s JOIN messages ON messages.id = ("
+            "SELECT id FROM messages m WHERE m.account = ? AND m.direction = 'in' AND "
+            "m.sender = s.a ORDER BY m.date DESC, m.id DESC LIMIT 1)",
+            (*chunk, account),
+        )
+        for row in cur:
+            out[row[0]] = _latest(row[1:])
+    return out
+
+
+def _latest(row: tuple[Any, ...]) -> LatestMessage:
     (
         folder,
         uidvalidity,
@@ -1415,12 +1468,94 @@ class JudgeCache:
         return str(row[0]) if row else None
 
     def dirty(self, account: str) -> list[str]:
+        """Senders whose stored mail or marks changed since their row was computed."""
         return [
             r[0]
             for r in self.conn.execute(
-                "SELECT address FROM dirty_senders WHERE account = ?", (account,)
+                "SELECT address FROM dirty_senders WHERE account = ? "
+                "UNION SELECT address FROM dirty_appends WHERE account = ?",
+                (account, account),
             )
         ]
+
+    def appended(self, account: str) -> set[str]:
+        """Of those, the senders who only received new mail (nothing else changed)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT address FROM dirty_appends WHERE account = ? "
+                "EXCEPT SELECT address FROM dirty_senders WHERE account = ?",
+                (account, account),
+            )
+        }
+
+    def snapshots(self, account: str, addresses: Sequence[str]) -> dict[str, tuple[int, Any]]:
+        """address -> (max_id, the snapshot's values) for the kept histories of some."""
+        out: dict[str, tuple[int, Any]] = {}
+        for i in range(0, len(addresses), 500):
+            chunk = list(addresses[i : i + 500])
+            for a, max_id, data in self.conn.execute(
+                "SELECT address, max_id, data FROM history_snapshots WHERE account = ? "
+                f"AND address IN ({', '.join('?' * len(chunk))})",
+                (account, *chunk),
+            ):
+                # Our own private state file, plain values only; a damaged one is
+                # left out (that history is read whole again).
+                with contextlib.suppress(ValueError, EOFError, TypeError):
+                    out[a] = (max_id, marshal.loads(data))  # noqa: S302
+        return out
+
+    def max_ids(self, account: str, addresses: Sequence[str]) -> dict[str, int]:
+        """The newest stored received message (messages.id) of some senders."""
+        out: dict[str, int] = {}
+        for i in range(0, len(addresses), 500):
+            chunk = list(addresses[i : i + 500])
+            out.update(
+                self.conn.execute(
+                    "SELECT sender, MAX(id) FROM messages WHERE account = ? AND direction = "
+                    f"'in' AND sender IN ({', '.join('?' * len(chunk))}) GROUP BY sender",
+                    (account, *chunk),
+                )
+            )
+        return out
+
+    def inbound_after(self, account: str, sender: str, after_id: int) -> list[tuple[int, Inbound]]:
+        """(id, message) of a sender's received mail stored after ``after_id``, oldest
+        first (then first stored): build_histories's order."""
+        cur = self.conn.execute(
+            _SELECT_INBOUND_ID + " WHERE account = ? AND direction = 'in' "
+            "AND sender = ? AND id > ? ORDER BY date, id",
+            (account, sender, after_id),
+        )
+        return [(row[-1], _inbound_row(row[:-1])) for row in cur]
+
+    def repeats(self, account: str, sender: str, upto_id: int, message_ids: Sequence[str]) -> bool:
+        """Whether a sender's mail up to ``upto_id`` holds any of these Message-IDs."""
+        for i in range(0, len(message_ids), 500):
+            chunk = list(message_ids[i : i + 500])
+            if self.conn.execute(
+                "SELECT 1 FROM messages WHERE account = ? AND direction = 'in' AND sender = ? "
+                f"AND id <= ? AND message_id IN ({', '.join('?' * len(chunk))}) LIMIT 1",
+                (account, sender, upto_id, *chunk),
+            ).fetchone():
+                return True
+        return False
+
+    def answered_at(self, account: str, message_ids: Sequence[str]) -> dict[str, int | None]:
+        """Message-ID -> when the user first answered it (None: undated answers), for
+        those of these the user's stored mail answers (as build_histories reads it)."""
+        out: dict[str, int | None] = {}
+        for i in range(0, len(message_ids), 500):
+            chunk = list(message_ids[i : i + 500])
+            out.update(
+                self.conn.execute(
+                    "SELECT f.ref, MIN(o.date) FROM reply_refs f JOIN messages o ON "
+                    "o.id = f.message WHERE o.account = ? AND o.direction = 'out' AND f.ref IN "
+                    f"({', '.join('?' * len(chunk))}) GROUP BY f.ref",
+                    (account, *chunk),
+                )
+            )
+        return out
 
     def rows(self, account: str, only_suggestions: bool = False) -> list[dict[str, Any]]:
         """Cached rows (JSON decoded), every sender's or only those with an action."""
@@ -1445,10 +1580,15 @@ class JudgeCache:
             c.execute("DELETE FROM judge_state WHERE account = ?", (account,))
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
+            c.execute("DELETE FROM dirty_appends WHERE account = ?", (account,))
+            c.execute("DELETE FROM history_snapshots WHERE account = ?", (account,))
 
-    def put(self, account: str, rows: Iterable[JudgedRow]) -> None:
+    def put(
+        self, account: str, rows: Iterable[JudgedRow], kept: dict[str, Kept | None] | None = None
+    ) -> None:
         with self.store.transaction(derived=True) as c:
             c.executemany(_PUT_ROW, [_cache_row(account, r) for r in rows])
+            _keep(c, account, kept or {})
 
     def finish_rebuild(self, account: str, key: str, at: int) -> None:
         with self.store.transaction(derived=True) as c:
@@ -1477,9 +1617,21 @@ class JudgeCache:
             )
         ]
 
-    def update(self, account: str, done: list[str], rows: dict[str, JudgedRow]) -> None:
-        """Store recomputed rows; senders in ``done`` without a row now have none."""
+    def update(
+        self,
+        account: str,
+        done: list[str],
+        rows: dict[str, JudgedRow],
+        kept: dict[str, Kept | None] | None = None,
+    ) -> None:
+        """Store recomputed rows; senders in ``done`` without a row now have none.
+        ``kept``: the histories to keep (None: forget a sender's kept history)."""
         with self.store.transaction(derived=True) as c:
+            _keep(c, account, kept or {})
+            c.executemany(
+                "DELETE FROM dirty_appends WHERE account = ? AND address = ?",
+                [(account, a) for a in done],
+            )
             for a in done:
                 if a in rows:
                     c.execute(_PUT_ROW, _cache_row(account, rows[a]))
@@ -1497,6 +1649,24 @@ class JudgeCache:
             "SELECT MAX(date) FROM messages WHERE account = ?", (account,)
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
+
+
+class Kept(NamedTuple):
+    """A history kept for the next scan: the newest message it holds, and its values."""
+
+    max_id: int
+    data: Any  # core.history.snapshot(...)
+
+
+def _keep(c: sqlite3.Connection, account: str, kept: dict[str, Kept | None]) -> None:
+    c.executemany(
+        "INSERT OR REPLACE INTO history_snapshots VALUES (?, ?, ?, ?)",
+        [(account, a, k.max_id, marshal.dumps(k.data)) for a, k in kept.items() if k],
+    )
+    c.executemany(
+        "DELETE FROM history_snapshots WHERE account = ? AND address = ?",
+        [(account, a) for a, k in kept.items() if k is None],
+    )
 
 
 class JudgedRow(NamedTuple):

@@ -7,8 +7,9 @@ each other), else by its folder and UID.
 
 from __future__ import annotations
 
+import bisect
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,33 +287,7 @@ def build_histories(
         if m.key in h._keys:
             continue
         h._keys.add(m.key)
-        replied_by_ref = m.message_id is not None and m.message_id in answered_at
-        h.received.append(
-            Received(
-                date=m.date,
-                seen=m.seen,
-                engaged=m.answered or replied_by_ref,
-                starts_thread=not m.in_reply_to,
-                bulk=bulk_signals(
-                    m.sender,
-                    m.list_id,
-                    m.list_unsubscribe,
-                    m.precedence,
-                    m.auto_submitted,
-                    m.esp_headers,
-                ),
-                tone=m.tone,
-                message_id=m.message_id,
-                subject=m.subject,
-                list_id=m.list_id,
-                list_unsubscribe=m.list_unsubscribe,
-                list_unsubscribe_post=m.list_unsubscribe_post,
-            )
-        )
-        if replied_by_ref and m.message_id is not None:
-            at = answered_at[m.message_id]
-            if at is not None and m.date is not None and at >= m.date:
-                h.reply_latencies.append(at - m.date)
+        h.received.append(_received(h, m, answered_at))
 
     for o in out_rows:
         for addr in dict.fromkeys(o.recipients):
@@ -324,6 +299,138 @@ def build_histories(
                 h.sent_starts += 1
 
     for h in histories.values():
-        h.received.sort(key=lambda r: (r.date is None, r.date or 0))
+        h.received.sort(key=_order)
         h._keys.clear()
     return histories
+
+
+def _order(r: Received) -> tuple[bool, int]:
+    """Oldest first, undated last (a stable sort keeps stored order among equals)."""
+    return (r.date is None, r.date or 0)
+
+
+def _received(h: SenderHistory, m: Inbound, answered_at: dict[str, int | None]) -> Received:
+    """One stored message as a Received of ``h``; its reply latency noted on ``h``."""
+    replied_by_ref = m.message_id is not None and m.message_id in answered_at
+    if replied_by_ref and m.message_id is not None:
+        at = answered_at[m.message_id]
+        if at is not None and m.date is not None and at >= m.date:
+            h.reply_latencies.append(at - m.date)
+    return Received(
+        date=m.date,
+        seen=m.seen,
+        engaged=m.answered or replied_by_ref,
+        starts_thread=not m.in_reply_to,
+        bulk=bulk_signals(
+            m.sender,
+            m.list_id,
+            m.list_unsubscribe,
+            m.precedence,
+            m.auto_submitted,
+            m.esp_headers,
+        ),
+        tone=m.tone,
+        message_id=m.message_id,
+        subject=m.subject,
+        list_id=m.list_id,
+        list_unsubscribe=m.list_unsubscribe,
+        list_unsubscribe_post=m.list_unsubscribe_post,
+    )
+
+
+# ---------------------------------------------------------------- snapshots
+# A big correspondent's history is kept between scans, so new mail from a newsletter
+# with thousands of messages costs its new messages, not a re-read of all of them.
+# Plain tuples (marshal-able), versioned: a change of Received changes SNAPSHOT_VERSION.
+SNAPSHOT_VERSION = 1
+
+
+def snapshot(h: SenderHistory) -> tuple[Any, ...]:
+    """Everything of ``h`` but its name, as plain values (see restore)."""
+    return (
+        SNAPSHOT_VERSION,
+        [
+            (
+                r.date,
+                r.seen,
+                r.engaged,
+                r.starts_thread,
+                r.bulk,
+                None
+                if r.tone is None
+                else (
+                    r.tone.politeness,
+                    r.tone.hostility,
+                    r.tone.pressure,
+                    r.tone.cold_outreach,
+                    tuple(r.tone.evidence.items()),
+                ),
+                r.message_id,
+                r.subject,
+                r.list_id,
+                r.list_unsubscribe,
+                r.list_unsubscribe_post,
+            )
+            for r in h.received
+        ],
+        list(h.sent_dates),
+        h.sent_starts,
+        list(h.reply_latencies),
+    )
+
+
+def restore(address: str, name: str, data: Sequence[Any]) -> SenderHistory | None:
+    """The history a snapshot holds; None if it was written by another version."""
+    if not data or data[0] != SNAPSHOT_VERSION:
+        return None
+    _, received, sent_dates, sent_starts, latencies = data
+    return SenderHistory(
+        address,
+        name,
+        [
+            Received(
+                d,
+                seen,
+                engaged,
+                starts,
+                bulk,
+                None
+                if tone is None
+                else MessageTone(tone[0], tone[1], tone[2], tone[3], dict(tone[4])),
+                mid,
+                subject,
+                list_id,
+                unsub,
+                unsub_post,
+            )
+            for (
+                d,
+                seen,
+                engaged,
+                starts,
+                bulk,
+                tone,
+                mid,
+                subject,
+                list_id,
+                unsub,
+                unsub_post,
+            ) in received
+        ],
+        list(sent_dates),
+        sent_starts,
+        list(latencies),
+    )
+
+
+def extend(h: SenderHistory, new: Iterable[Inbound], answered_at: dict[str, int | None]) -> None:
+    """Add messages of h's sender stored after its snapshot, oldest (then first stored)
+    first: the history build_histories makes of all of them.
+
+    The caller guarantees what makes that so: nothing else of theirs changed, and no
+    new message repeats a key (Message-ID) of the history or of another new one.
+    ``answered_at`` holds the user's earliest answer to each new Message-ID answered.
+    """
+    for m in new:
+        bisect.insort_right(h.received, _received(h, m, answered_at), key=_order)
+    h._memo = None
