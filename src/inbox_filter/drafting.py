@@ -14,7 +14,7 @@ One pass per scan, after the mailbox sync:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -23,11 +23,13 @@ from typing import Any
 
 from .adapters.imap import Folders, ImapSession, Writer
 from .adapters.store import (
+    JudgeCache,
     LatestMessage,
     Mute,
     Store,
     SuggestionStore,
-    latest_messages,
+    latest_message,
+    latest_rows,
     sent_seen,
 )
 from .config import AccountSettings, Settings
@@ -376,10 +378,12 @@ def run_drafts(
     ctx: RunContext | None = None,
     fetch_raw: RawFetcher | None = None,
     drafts_listing: tuple[int, list[DraftSeen]] | None = None,
+    latest_of: Mapping[str, LatestMessage] | None = None,
 ) -> DraftReport:
     """Reconcile, plan and (unless dry-run) commit the account's drafts.
 
-    ``drafts_listing`` is the Drafts folder as read already this run (session.drafts).
+    ``drafts_listing`` is the Drafts folder as read already this run (session.drafts);
+    ``latest_of`` the suggesting senders' newest messages, as far as known.
     """
     ctx = ctx or RunContext()
     fetch_raw = fetch_raw or imap_fetcher(session)
@@ -448,7 +452,16 @@ def run_drafts(
     generations = ss.generations(account.name)
     saved_plans = store.unsubscribe_plans(account.name)
     wanted = [d for d, _ in decisions if d.suggests and d.address not in blocked]
-    latest_of = latest_messages(store, account.name, [d.address for d in wanted])
+    # The newest messages come with the judgement's cached rows (JudgeCache.latest);
+    # only those it lacks are read here.
+    cached = latest_of is not None
+    latest_of = latest_of or {}
+    missing = [d.address for d in wanted if d.address not in latest_of]
+    if missing:
+        read = latest_rows(store, account.name, missing)
+        if read and cached:  # rows cached before the column: completed once
+            JudgeCache(store).set_latest(account.name, read)
+        latest_of = {**latest_of, **{a: latest_message(r) for a, r in read.items()}}
     for decision, name in decisions:
         if not decision.suggests or decision.address in blocked:
             continue

@@ -222,6 +222,7 @@ def scan_account(
                     on_step=on_step,
                     ctx=ctx,
                     drafts_listing=listing,
+                    latest_of=JudgeCache(store).latest(account.name),
                 )
         result = ScanResult(
             account.name,

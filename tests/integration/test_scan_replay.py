@@ -82,6 +82,22 @@ def test_an_unchanged_mailbox_replays_the_report(world) -> None:
     assert world.server.folder_state(world.user) == before  # read-only, both ways
 
 
+def test_rows_cached_without_their_newest_message_are_completed(world) -> None:
+    """Rows cached before migration 16 lack the newest message the drafts pass reads
+    from them: it is read from the messages instead (the same report) and cached."""
+    first = world.scan(replay=False).json_parts()
+    state = world.settings.general.state_dir
+    with Store.open(state) as store:
+        counted = "SELECT COUNT(*), COUNT(latest) FROM sender_cache WHERE action != 'none'"
+        suggesting, cached = store.conn.execute(counted).fetchone()
+        assert suggesting > 0 and cached == suggesting
+        store.conn.execute("UPDATE sender_cache SET latest = NULL")
+        store.conn.commit()
+    assert world.scan(replay=False).json_parts() == first
+    with Store.open(state) as store:
+        assert store.conn.execute(counted).fetchone() == (suggesting, suggesting)
+
+
 def test_every_change_a_report_reads_refuses_the_replay(world) -> None:
     server, user = world.server, world.user
     base = world.check()

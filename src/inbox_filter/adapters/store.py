@@ -394,6 +394,39 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        16,
+        "a suggesting sender's newest message is cached with its row",
+        """
+        -- marshal of the _LATEST_COLS of the sender's newest received message, written
+        -- with the row (rows are recomputed whenever the sender's mail changes); NULL
+        -- for rows without a suggestion and rows cached before this column.
+        ALTER TABLE sender_cache ADD COLUMN latest BLOB;
+        -- Who the user wrote to often (frequent_recipients) changes only with the user's
+        -- own mail: a count bumped by every sent message stored or removed tells whether
+        -- the cached answer still holds (ids are reused, so no MAX(id) fingerprint).
+        CREATE TABLE outbound_stamp (
+            account TEXT PRIMARY KEY,
+            n       INTEGER NOT NULL
+        );
+        CREATE TRIGGER outbound_added AFTER INSERT ON messages WHEN NEW.direction = 'out'
+        BEGIN
+            INSERT INTO outbound_stamp VALUES (NEW.account, 1)
+            ON CONFLICT (account) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER outbound_removed AFTER DELETE ON messages WHEN OLD.direction = 'out'
+        BEGIN
+            INSERT INTO outbound_stamp VALUES (OLD.account, 1)
+            ON CONFLICT (account) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TABLE frequent_cache (
+            account  TEXT PRIMARY KEY,
+            at_least INTEGER NOT NULL,
+            stamp    INTEGER NOT NULL,       -- outbound_stamp.n it was computed at
+            data     TEXT NOT NULL           -- JSON array of addresses
+        );
+        """,
+    ),
 )
 
 
@@ -939,16 +972,34 @@ class Store:
             yield Outbound(mid, date, tuple((rcpts or "").split()), tuple((refs or "").split()))
 
     def frequent_recipients(self, account: str, at_least: int) -> frozenset[str]:
-        """Addresses the user sent at least ``at_least`` distinct messages to."""
-        return frozenset(
-            r[0]
-            for r in self.conn.execute(
-                "SELECT r.address FROM recipients r JOIN messages m ON m.id = r.message "
-                "WHERE m.account = ? AND m.direction = 'out' GROUP BY r.address "
-                "HAVING COUNT(DISTINCT COALESCE(m.message_id, m.id)) >= ?",
-                (account, at_least),
+        """Addresses the user sent at least ``at_least`` distinct messages to (cached
+        until the user's own stored mail changes: see outbound_stamp)."""
+        with self.reading():
+            stamp = self.conn.execute(
+                "SELECT COALESCE((SELECT n FROM outbound_stamp WHERE account = ?), 0)",
+                (account,),
+            ).fetchone()[0]
+            hit = self.conn.execute(
+                "SELECT data FROM frequent_cache WHERE account = ? AND at_least = ? AND stamp = ?",
+                (account, at_least, stamp),
+            ).fetchone()
+            if hit is not None:
+                return frozenset(json.loads(hit[0]))
+            found = sorted(
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT r.address FROM recipients r JOIN messages m ON m.id = r.message "
+                    "WHERE m.account = ? AND m.direction = 'out' GROUP BY r.address "
+                    "HAVING COUNT(DISTINCT COALESCE(m.message_id, m.id)) >= ?",
+                    (account, at_least),
+                )
             )
-        )
+        with self.transaction(derived=True) as c:
+            c.execute(
+                "INSERT OR REPLACE INTO frequent_cache VALUES (?, ?, ?, ?)",
+                (account, at_least, stamp, json.dumps(found)),
+            )
+        return frozenset(found)
 
     def junk_senders(self, account: str) -> set[str]:
         """Senders with mail in the Junk folder."""
@@ -1063,8 +1114,20 @@ def _write_error(path: Path, exc: sqlite3.OperationalError) -> StoreError:
 
 def _split_sql(sql: str) -> list[str]:
     # Our migrations have no semicolons inside literals; comments are stripped first.
+    # A trigger's body holds semicolons: pieces are joined until SQLite calls the
+    # statement complete.
     lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    out: list[str] = []
+    pending = ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip().removesuffix(";"))
+            pending = ""
+    if pending.strip(" \n;"):
+        out.append(pending.strip().removesuffix(";"))
+    return out
 
 
 # ---------------------------------------------------------------- suggestions
@@ -1335,12 +1398,10 @@ _LATEST_COLS = (
 )
 
 
-def latest_messages(
-    store: Store, account: str, addresses: Sequence[str]
-) -> dict[str, LatestMessage]:
-    """Each address's newest received message (the one a draft answers), a few
-    statements for thousands of addresses."""
-    out: dict[str, LatestMessage] = {}
+def latest_rows(store: Store, account: str, addresses: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """Each address's newest received message (the one a draft answers) as its
+    _LATEST_COLS values, a few statements for thousands of addresses."""
+    out: dict[str, tuple[Any, ...]] = {}
     for i in range(0, len(addresses), 500):
         chunk = list(addresses[i : i + 500])
         cur = store.conn.execute(
@@ -1351,11 +1412,11 @@ def latest_messages(
             (*chunk, account),
         )
         for row in cur:
-            out[row[0]] = _latest(row[1:])
+            out[row[0]] = tuple(row[1:])
     return out
 
 
-def _latest(row: tuple[Any, ...]) -> LatestMessage:
+def latest_message(row: tuple[Any, ...]) -> LatestMessage:
     (
         folder,
         uidvalidity,
@@ -1564,6 +1625,28 @@ class JudgeCache:
             sql += " AND action != 'none'"
         return [json.loads(r[0]) for r in self.conn.execute(sql, (account,))]
 
+    def latest(self, account: str) -> dict[str, LatestMessage]:
+        """The newest message of every sender with a suggestion, as cached with its row
+        (a row cached without one, or with a damaged one, is missing: the caller asks
+        latest_rows for it)."""
+        out: dict[str, LatestMessage] = {}
+        for a, blob in self.conn.execute(
+            "SELECT address, latest FROM sender_cache WHERE account = ? "
+            "AND action != 'none' AND latest IS NOT NULL",
+            (account,),
+        ):
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                out[a] = latest_message(marshal.loads(blob))  # noqa: S302 - our own derived column
+        return out
+
+    def set_latest(self, account: str, rows: dict[str, tuple[Any, ...]]) -> None:
+        """Cache newest messages read for rows that lacked them (latest_rows values)."""
+        with self.store.transaction(derived=True) as c:
+            c.executemany(
+                "UPDATE sender_cache SET latest = ? WHERE account = ? AND address = ?",
+                [(marshal.dumps(r), account, a) for a, r in rows.items()],
+            )
+
     def counts(self, account: str) -> list[tuple[Any, ...]]:
         """(address, name, inbound, outbound, replied, seen, first_ts, last_ts) of every
         cached sender, read from columns (no JSON)."""
@@ -1675,9 +1758,10 @@ class JudgedRow(NamedTuple):
     row: dict[str, Any]
     valid_from: int | None = None  # None: unbounded
     valid_to: int | None = None
+    latest: tuple[Any, ...] | None = None  # a suggestion's newest message (latest_rows)
 
 
-_PUT_ROW = "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_PUT_ROW = "INSERT OR REPLACE INTO sender_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _cache_row(account: str, j: JudgedRow) -> tuple[Any, ...]:
@@ -1696,6 +1780,7 @@ def _cache_row(account: str, j: JudgedRow) -> tuple[Any, ...]:
         j.valid_from,
         j.valid_to,
         json.dumps(r),
+        None if j.latest is None else marshal.dumps(j.latest),
     )
 
 
