@@ -17,7 +17,7 @@ from inbox_filter.adapters.store import (
 from inbox_filter.core.features import RawMessage, extract_features
 from inbox_filter.core.history import MessageTone
 from inbox_filter.core.policy import PolicySettings
-from inbox_filter.judgement import judge, summary
+from inbox_filter.judgement import dumps, judge, sender_json, suggestion_json, summary
 
 ME = ("me@home.example",)
 NOW = 1_700_000_000
@@ -309,6 +309,27 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
                 "SELECT r.address FROM recipients r JOIN messages m ON m.id = r.message "
                 "WHERE m.direction = 'out'")}
             assert store.frequent_recipients("a", 1) == frequent, f"step {step}: {kind}"
+            # The report joined from the entries cached with the rows is the one built
+            # from the rows (also for rows cached before the entries were: completed).
+            if step % 4 == 0:
+                store.conn.execute("UPDATE sender_cache SET sender_json = NULL, "
+                                   "suggestion_json = NULL WHERE rowid % 3 = 0")
+                store.conn.execute("UPDATE sender_cache SET decision = NULL WHERE rowid % 3 = 1")
+            if step % 4 == 2:  # a damaged entry: encoded again
+                store.conn.execute("UPDATE sender_cache SET decision = x'00' WHERE rowid % 5 = 0 "
+                                   "AND action != 'none'")
+                store.conn.commit()
+                store.conn.commit()
+            fast = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True)
+            slow = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False)
+            wrote = sorted((h for h in slow.people if h.inbound > 0),
+                           key=lambda h: (-h.inbound, -h.outbound, h.address))
+            assert fast.parts == (dumps([sender_json(h) for h in wrote]),
+                                  dumps([suggestion_json(r) for r in slow.suggestions]))
+            assert fast.decisions() == slow.decisions() and fast.decided
+            assert fast.correspondents == len(slow.people)
+            assert fast.latest == {a: m for a, m in fresh.items()
+                                   if any(d.address == a for d, _ in fast.decisions())}
             stale += store.conn.execute(
                 "SELECT COUNT(*) FROM history_snapshots s WHERE s.max_id < (SELECT MAX(id) "
                 "FROM messages m WHERE m.sender = s.address AND m.direction = 'in')"

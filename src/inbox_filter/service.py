@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +23,16 @@ from .core.addresses import domain_of, normalize_identities
 from .core.policy import PolicySettings, organisation_domains
 from .core.suggestions import DraftSeen, Lesson
 from .drafting import DraftReport, draft_text, reconcile_inputs, run_drafts
-from .judgement import JUDGE_VERSION, Judgement, SenderSummary, day_ref, iso, judge
+from .judgement import (
+    JUDGE_VERSION,
+    Judgement,
+    SenderSummary,
+    day_ref,
+    dumps,
+    judge,
+    sender_json,
+    suggestion_json,
+)
 from .runctx import RunContext
 from .sync import (
     NeedsTone,
@@ -37,28 +45,6 @@ from .sync import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def sender_json(h: SenderSummary) -> dict[str, Any]:
-    """One sender as `scan --json` prints it (stable keys; README documents them)."""
-    return {
-        "address": h.address,
-        "name": h.name,
-        "inbound": h.inbound,
-        "outbound": h.outbound,
-        "replied": h.replied,
-        "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
-        "first": iso(h.first),
-        "last": iso(h.last),
-    }
-
-
-def suggestion_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("address", "action", "tactic", "rule", "reasons")}
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,29 +89,39 @@ class ScanResult:
 
     @property
     def histories(self) -> dict[str, SenderSummary]:
-        return self.judged.summaries()
+        return self._objects().summaries()
+
+    def _objects(self) -> Judgement:
+        if self.judged.parts is not None:
+            raise RuntimeError("this scan kept only its JSON report (json_parts)")
+        return self.judged
 
     @property
     def lessons(self) -> tuple[Lesson, ...]:
         return self.judged.lessons
 
     def suggestions(self) -> list[dict[str, Any]]:
-        return self.judged.suggestions
+        return self._objects().suggestions
 
     def senders(self) -> list[SenderSummary]:
         """Everyone who wrote to the user, most messages first."""
-        rows = [h for h in self.judged.people if h.inbound > 0]
+        rows = [h for h in self._objects().people if h.inbound > 0]
         rows.sort(key=lambda h: (-h.inbound, -h.outbound, h.address))
         return rows
 
     def json_parts(self) -> ScanJSON:
         """The report as JSON texts, encoded once (one C-encoder call per part)."""
         if self.parts is None:
+            cached = self.judged.parts
+            senders, suggestions = cached or (
+                dumps([sender_json(h) for h in self.senders()]),
+                dumps([suggestion_json(r) for r in self.suggestions()]),
+            )
             self.parts = ScanJSON(
-                _dumps([sender_json(h) for h in self.senders()]),
-                _dumps([suggestion_json(r) for r in self.suggestions()]),
-                _dumps(self.drafts.to_json() if self.drafts else None),
-                _dumps([lesson.note for lesson in self.lessons]),
+                senders,
+                suggestions,
+                dumps(self.drafts.to_json() if self.drafts else None),
+                dumps([lesson.note for lesson in self.lessons]),
             )
         return self.parts
 
@@ -148,10 +144,11 @@ def scan_account(
     With ``dry_run`` nothing is written to the mailbox or to the suggestion journal;
     the planned drafts are returned for printing.
 
-    With ``replay`` (dry runs, for callers that print ``json_parts``), a scan whose
-    inputs match the last such scan's returns that report instead of judging and
-    planning every sender again: nothing it reads has changed (see _replay_key), so it
-    is the report a full run would print. The sync always runs.
+    ``replay`` is for callers that print only ``json_parts``: the report's senders and
+    suggestions are joined from the entries cached with the rows (judge's json_only),
+    and a dry run whose inputs match the last such run's returns that report instead
+    of judging and planning every sender again: nothing it reads has changed (see
+    _replay_key), so it is the report a full run would print. The sync always runs.
     """
     identities = normalize_identities(account.identities)
     credential = secrets.get_credential(account)
@@ -205,7 +202,13 @@ def scan_account(
                     return result
             with ctx.stage("judge"):
                 judgement = judge(
-                    store, account.name, account.identities, settings.policy, at, all_rows=False
+                    store,
+                    account.name,
+                    account.identities,
+                    settings.policy,
+                    at,
+                    all_rows=False,
+                    json_only=replay,
                 )
             ctx.check()
             with ctx.stage("drafts"):
@@ -222,7 +225,11 @@ def scan_account(
                     on_step=on_step,
                     ctx=ctx,
                     drafts_listing=listing,
-                    latest_of=JudgeCache(store).latest(account.name),
+                    latest_of=(
+                        judgement.latest
+                        if judgement.latest is not None
+                        else JudgeCache(store).latest(account.name)
+                    ),
                 )
         result = ScanResult(
             account.name,
@@ -241,7 +248,7 @@ def scan_account(
         account.name,
         report.new,
         report.skipped,
-        len(judgement.people),
+        judgement.correspondents or len(judgement.people),
         len(drafts.appended),
     )
     return result
@@ -281,7 +288,7 @@ def _replay_key(
         reconcile_inputs(store, account.name, now),
         _canonical(unsubscribe_options or {}),
     ]
-    return hashlib.sha256(_dumps(material).encode()).hexdigest()
+    return hashlib.sha256(dumps(material).encode()).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
