@@ -403,22 +403,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         -- for rows without a suggestion and rows cached before this column.
         ALTER TABLE sender_cache ADD COLUMN latest BLOB;
         -- Who the user wrote to often (frequent_recipients) changes only with the user's
-        -- own mail: a count bumped by every sent message stored or removed tells whether
-        -- the cached answer still holds (ids are reused, so no MAX(id) fingerprint).
+        -- own mail: a count bumped whenever sent mail is stored or removed tells whether
+        -- the cached answer still holds (ids are reused, so no MAX(id) fingerprint; and
+        -- not a trigger, which doubles the cost of every insert).
         CREATE TABLE outbound_stamp (
             account TEXT PRIMARY KEY,
             n       INTEGER NOT NULL
         );
-        CREATE TRIGGER outbound_added AFTER INSERT ON messages WHEN NEW.direction = 'out'
-        BEGIN
-            INSERT INTO outbound_stamp VALUES (NEW.account, 1)
-            ON CONFLICT (account) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER outbound_removed AFTER DELETE ON messages WHEN OLD.direction = 'out'
-        BEGIN
-            INSERT INTO outbound_stamp VALUES (OLD.account, 1)
-            ON CONFLICT (account) DO UPDATE SET n = n + 1;
-        END;
         CREATE TABLE frequent_cache (
             account  TEXT PRIMARY KEY,
             at_least INTEGER NOT NULL,
@@ -724,6 +715,7 @@ class Store:
         """Forget a folder (UIDVALIDITY changed): its messages and checkpoint."""
         with self.transaction() as c:
             _dirty_for_rows(c, account, "folder = ?", (folder,))
+            _outbound_changed(c, account)
             n = c.execute(
                 "DELETE FROM messages WHERE account = ? AND folder = ?", (account, folder)
             ).rowcount
@@ -752,6 +744,8 @@ class Store:
             for m in messages:
                 if self._insert_message(c, checkpoint, m, identities, judged):
                     names.update(m.names)
+            if any(m.direction == "out" for m in messages):
+                _outbound_changed(c, checkpoint.account)
             c.executemany(
                 "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
                 "DO UPDATE SET name = excluded.name",
@@ -910,6 +904,7 @@ class Store:
     def remove_uids(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int]) -> int:
         n = 0
         with self.transaction() as c:
+            _outbound_changed(c, account)
             for uid in uids:
                 _dirty_for_rows(
                     c,
@@ -1068,6 +1063,14 @@ def _dirty_for(c: sqlite3.Connection, account: str, m: MessageFeatures) -> None:
                 f"({', '.join('?' * len(chunk))})",
                 (account, *chunk),
             )
+
+
+def _outbound_changed(c: sqlite3.Connection, account: str) -> None:
+    """Sent mail may have been stored or removed: a cached frequent_recipients is stale."""
+    c.execute(
+        "INSERT INTO outbound_stamp VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET n = n + 1",
+        (account,),
+    )
 
 
 def _dirty_for_rows(
