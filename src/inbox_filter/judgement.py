@@ -134,11 +134,13 @@ def row_texts(row: dict[str, Any]) -> tuple[str | None, str | None, bytes | None
     else:
         suggestion = dumps(suggestion_json(row))
         decision = marshal.dumps((row["action"], row["tactic"], row["rule"], tuple(row["reasons"])))
-    return (
-        dumps(sender_json(summary(row))) if row["inbound"] > 0 else None,
-        suggestion,
-        decision,
-    )
+    # The row already holds sender_json's values (history_row: the same read rate and
+    # dates, formatted once).
+    sender = {k: row[k] for k in _SENDER_KEYS} if row["inbound"] > 0 else None
+    return (None if sender is None else dumps(sender), suggestion, decision)
+
+
+_SENDER_KEYS = ("address", "name", "inbound", "outbound", "replied", "read_rate", "first", "last")
 
 
 def history_row(h: SenderHistory) -> dict[str, Any]:
