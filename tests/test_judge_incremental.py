@@ -337,3 +337,10 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
         # The kept histories did the work: most new mail extended one, often from a
         # snapshot older than the mail of earlier scans (not rewritten every time).
         assert extended >= 25 and stale >= 25
+        # A rebuild that only joins the report keeps no rows in memory: the same report.
+        store.conn.execute("DELETE FROM judge_state")
+        store.conn.commit()
+        rebuilt = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True)
+        assert rebuilt.full and rebuilt.parts == fast.parts
+        assert rebuilt.decided == fast.decided and rebuilt.latest == fast.latest
+        assert rebuilt.correspondents == fast.correspondents == rebuilt.recomputed

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import marshal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -342,9 +343,8 @@ def judge(
         people: list[SenderSummary] = []
         suggestions: list[dict[str, Any]] = []
         everything: list[dict[str, Any]] = []
-        addresses = cache.correspondents(account)
-        for i in range(0, len(addresses), REBUILD_CHUNK):
-            chunk = addresses[i : i + REBUILD_CHUNK]
+        judged = 0
+        for chunk in _chunks(cache.correspondents(account)):
             with store.reading():
                 histories = _histories_of(store, account, chunk, identities, names)
                 kept = _to_keep(cache, account, chunk, histories, {})
@@ -352,6 +352,9 @@ def judge(
                 store, account, _rows(histories, identities, learned, marks, now, ref)
             )
             cache.put(account, rows.values(), kept)
+            judged += len(rows)
+            if json_only:  # the report is joined from the cache: nothing kept (~15 MB at 100k)
+                continue
             for r in (j.row for j in rows.values()):
                 people.append(summary(r))
                 if r["action"] != "none":
@@ -359,8 +362,9 @@ def judge(
                 if all_rows:
                     everything.append(r)
         cache.finish_rebuild(account, key, now)
-        if json_only and (done := _json_only(cache, account, lessons, len(people), True, 0)):
-            return done
+        if json_only:
+            done = _json_only(cache, account, lessons, judged, True, 0)
+            return done or _from_cache(cache, account, lessons, judged, True, all_rows, 0)
         return Judgement(
             people,
             sort_rows(suggestions),
@@ -389,18 +393,47 @@ def judge(
         done := _json_only(cache, account, lessons, len(dirty), False, len(extended))
     ):
         return done
+    return _from_cache(cache, account, lessons, len(dirty), False, all_rows, len(extended))
+
+
+def _from_cache(
+    cache: JudgeCache,
+    account: str,
+    lessons: tuple[Lesson, ...],
+    recomputed: int,
+    full: bool,
+    all_rows: bool,
+    extended: int,
+) -> Judgement:
+    """Everyone's counts and the suggestions' rows, read from the cache."""
     return Judgement(
         [SenderSummary(*c) for c in cache.counts(account)],
         sort_rows(cache.rows(account, only_suggestions=True)),
         lessons,
-        len(dirty),
-        False,
+        recomputed,
+        full,
         sort_rows(cache.rows(account)) if all_rows else None,
-        len(extended),
+        extended,
     )
 
 
 REBUILD_CHUNK = 200
+# ... and at most about this many of their messages: a chunk with a few newsletters of
+# thousands of messages each is split (its histories are what a rebuild holds at once).
+REBUILD_MESSAGES = 10_000
+
+
+def _chunks(correspondents: list[tuple[str, int]]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    held = 0
+    for address, messages in correspondents:
+        if chunk and (len(chunk) >= REBUILD_CHUNK or held + messages > REBUILD_MESSAGES):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(address)
+        held += messages
+    if chunk:
+        yield chunk
 
 
 def _histories_of(

@@ -361,13 +361,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             n  INTEGER NOT NULL
         );
         INSERT INTO store_generation VALUES (1, 0);
+        -- One row per part (senders, suggestions, drafts, lessons as JSON texts): a
+        -- part is a few MB at 10^5 messages, written (and held) one at a time.
         CREATE TABLE scan_replay (
-            account     TEXT PRIMARY KEY,
-            key         TEXT NOT NULL,
-            senders     TEXT NOT NULL,   -- the report's parts as JSON texts
-            suggestions TEXT NOT NULL,
-            drafts      TEXT NOT NULL,
-            lessons     TEXT NOT NULL
+            account TEXT NOT NULL,
+            part    INTEGER NOT NULL,
+            key     TEXT NOT NULL,
+            text    TEXT NOT NULL,
+            PRIMARY KEY (account, part)
         );
         """,
     ),
@@ -673,12 +674,14 @@ class Store:
     # ------------------------------------------------------------ scan replay
     def replay(self, account: str, key: str) -> tuple[str, str, str, str] | None:
         """The report parts saved under ``key`` (see service.scan_account), if any."""
-        row = self.conn.execute(
-            "SELECT senders, suggestions, drafts, lessons FROM scan_replay "
-            "WHERE account = ? AND key = ?",
-            (account, key),
-        ).fetchone()
-        return (row[0], row[1], row[2], row[3]) if row else None
+        parts = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT text FROM scan_replay WHERE account = ? AND key = ? ORDER BY part",
+                (account, key),
+            )
+        ]
+        return (parts[0], parts[1], parts[2], parts[3]) if len(parts) == 4 else None
 
     def save_replay(
         self, account: str, key: str, generation: int, parts: tuple[str, str, str, str]
@@ -688,10 +691,9 @@ class Store:
         with self.transaction(derived=True) as c:
             if self.generation() != generation:
                 return False
-            c.execute(
-                "INSERT OR REPLACE INTO scan_replay VALUES (?, ?, ?, ?, ?, ?)",
-                (account, key, *parts),
-            )
+            c.execute("DELETE FROM scan_replay WHERE account = ?", (account,))
+            for i, text in enumerate(parts):
+                c.execute("INSERT INTO scan_replay VALUES (?, ?, ?, ?)", (account, i, key, text))
         return True
 
     def schema_version(self) -> int:
@@ -1728,17 +1730,17 @@ class JudgeCache:
         with self.store.transaction(derived=True) as c:
             c.execute("INSERT OR REPLACE INTO judge_state VALUES (?, ?, ?)", (account, key, at))
 
-    def correspondents(self, account: str) -> list[str]:
-        """Everyone who wrote to the user or was written to, once each, sorted."""
-        return [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT sender FROM messages WHERE account = ? AND direction = 'in' "
-                "AND sender != '' UNION SELECT r.address FROM recipients r JOIN messages m "
-                "ON m.id = r.message WHERE m.account = ? AND m.direction = 'out' ORDER BY 1",
-                (account, account),
-            )
-        ]
+    def correspondents(self, account: str) -> list[tuple[str, int]]:
+        """Everyone who wrote to the user or was written to, once each, sorted, with how
+        many messages they sent the user."""
+        return self.conn.execute(
+            "WITH c(a, n) AS (SELECT sender, COUNT(*) FROM messages WHERE account = ? "
+            "AND direction = 'in' AND sender != '' GROUP BY sender UNION ALL "
+            "SELECT DISTINCT r.address, 0 FROM recipients r JOIN messages m "
+            "ON m.id = r.message WHERE m.account = ? AND m.direction = 'out') "
+            "SELECT a, SUM(n) FROM c GROUP BY a ORDER BY a",
+            (account, account),
+        ).fetchall()
 
     def expired(self, account: str, ref: int) -> list[str]:
         """Senders whose row does not hold at reference time ``ref`` (see valid_window)."""
