@@ -14,7 +14,6 @@ learned), the user's identities or the scoring version.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import marshal
@@ -30,8 +29,8 @@ from .adapters.store import (
     LatestMessage,
     Store,
     SuggestionStore,
+    decode_latest,
     inbound_of,
-    latest_message,
     latest_rows,
     outbound_touching,
 )
@@ -104,17 +103,10 @@ def iso(ts: int | None) -> str | None:
 
 
 def sender_json(h: SenderSummary) -> dict[str, Any]:
-    """One sender as `scan --json` prints it (stable keys; README documents them)."""
-    return {
-        "address": h.address,
-        "name": h.name,
-        "inbound": h.inbound,
-        "outbound": h.outbound,
-        "replied": h.replied,
-        "read_rate": round(h.read_rate, 4) if h.read_rate is not None else None,
-        "first": iso(h.first),
-        "last": iso(h.last),
-    }
+    """One sender as `scan --json` prints it (stable keys; README documents them): the
+    history row's first fields but the seen count."""
+    row = history_row(h)
+    return {k: row[k] for k in _SENDER_KEYS}
 
 
 def suggestion_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +136,7 @@ def row_texts(row: dict[str, Any]) -> tuple[str | None, str | None, bytes | None
 _SENDER_KEYS = ("address", "name", "inbound", "outbound", "replied", "read_rate", "first", "last")
 
 
-def history_row(h: SenderHistory) -> dict[str, Any]:
+def history_row(h: SenderHistory | SenderSummary) -> dict[str, Any]:
     """What a scan prints per sender (stable keys, README documents them)."""
     return {
         "address": h.address,
@@ -348,7 +340,7 @@ def judge(
             with store.reading():
                 histories = _histories_of(store, account, chunk, identities, names)
                 kept = _to_keep(cache, account, chunk, histories, {})
-            rows = _with_latest(
+            rows = _as_cached(
                 store, account, _rows(histories, identities, learned, marks, now, ref)
             )
             cache.put(account, rows.values(), kept)
@@ -387,7 +379,7 @@ def judge(
             rest = [a for a in dirty if a not in histories]
             histories.update(_histories_of(store, account, rest, identities, names))
             kept = _to_keep(cache, account, dirty, histories, extended)
-        rows = _with_latest(store, account, _rows(histories, identities, learned, marks, now, ref))
+        rows = _as_cached(store, account, _rows(histories, identities, learned, marks, now, ref))
         cache.update(account, dirty, rows, kept)
     if json_only and (
         done := _json_only(cache, account, lessons, len(dirty), False, len(extended))
@@ -512,7 +504,7 @@ def _to_keep(
     return out
 
 
-def _with_latest(store: Store, account: str, rows: dict[str, JudgedRow]) -> dict[str, JudgedRow]:
+def _as_cached(store: Store, account: str, rows: dict[str, JudgedRow]) -> dict[str, JudgedRow]:
     """The rows as cached: with their report entries (row_texts) and, a suggestion's,
     with its sender's newest message, which the drafts pass then needs no query for
     (JudgeCache.latest)."""
@@ -550,11 +542,7 @@ def _json_only(
         return _json_only(cache, account, lessons, recomputed, full, extended, False)
     wrote = [e for e in entries if e.inbound > 0]
     wrote.sort(key=lambda e: (-e.inbound, -e.outbound, e.address))
-    latest: dict[str, LatestMessage] = {}
-    for e in suggesting:
-        if e.latest is not None:
-            with contextlib.suppress(ValueError, EOFError, TypeError):
-                latest[e.address] = latest_message(marshal.loads(e.latest))  # noqa: S302
+    latest = {e.address: m for e in suggesting if (m := decode_latest(e.latest)) is not None}
     return Judgement(
         [],
         [],

@@ -1131,20 +1131,8 @@ def _write_error(path: Path, exc: sqlite3.OperationalError) -> StoreError:
 
 def _split_sql(sql: str) -> list[str]:
     # Our migrations have no semicolons inside literals; comments are stripped first.
-    # A trigger's body holds semicolons: pieces are joined until SQLite calls the
-    # statement complete.
     lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
-    out: list[str] = []
-    pending = ""
-    for piece in "\n".join(lines).split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                out.append(pending.strip().removesuffix(";"))
-            pending = ""
-    if pending.strip(" \n;"):
-        out.append(pending.strip().removesuffix(";"))
-    return out
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 # ---------------------------------------------------------------- suggestions
@@ -1433,6 +1421,17 @@ def latest_rows(store: Store, account: str, addresses: Sequence[str]) -> dict[st
     return out
 
 
+def decode_latest(blob: bytes | None) -> LatestMessage | None:
+    """A newest message as cached with a row (marshal of latest_rows values); None when
+    there is none or it is damaged (the caller reads it again)."""
+    if blob is None:
+        return None
+    try:
+        return latest_message(marshal.loads(blob))  # noqa: S302 - our own derived column
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
 def latest_message(row: tuple[Any, ...]) -> LatestMessage:
     (
         folder,
@@ -1646,15 +1645,15 @@ class JudgeCache:
         """The newest message of every sender with a suggestion, as cached with its row
         (a row cached without one, or with a damaged one, is missing: the caller asks
         latest_rows for it)."""
-        out: dict[str, LatestMessage] = {}
-        for a, blob in self.conn.execute(
-            "SELECT address, latest FROM sender_cache WHERE account = ? "
-            "AND action != 'none' AND latest IS NOT NULL",
-            (account,),
-        ):
-            with contextlib.suppress(ValueError, EOFError, TypeError):
-                out[a] = latest_message(marshal.loads(blob))  # noqa: S302 - our own derived column
-        return out
+        return {
+            a: m
+            for a, blob in self.conn.execute(
+                "SELECT address, latest FROM sender_cache WHERE account = ? "
+                "AND action != 'none' AND latest IS NOT NULL",
+                (account,),
+            )
+            if (m := decode_latest(blob)) is not None
+        }
 
     def report_entries(self, account: str) -> list[ReportEntry]:
         """Every cached row's report entries (judgement.row_texts), in one pass."""
