@@ -17,7 +17,15 @@ from inbox_filter.adapters.store import (
 from inbox_filter.core.features import RawMessage, extract_features
 from inbox_filter.core.history import MessageTone
 from inbox_filter.core.policy import PolicySettings
-from inbox_filter.judgement import dumps, judge, sender_json, suggestion_json, summary
+from inbox_filter.judgement import (
+    Preload,
+    decode_snapshot,
+    dumps,
+    judge,
+    sender_json,
+    suggestion_json,
+    summary,
+)
 
 ME = ("me@home.example",)
 NOW = 1_700_000_000
@@ -248,9 +256,17 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
             store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>",
                                           tone=PUSHY if rnd.random() < 0.4 else None)])
         assert judge(store, "a", ME, PolicySettings(), NOW).full
-        extended = stale = 0
+        extended = stale = taken = refused = 0
         early: list[tuple[str, str, float]] = []  # answered before they arrive
+        ahead: list[Preload] = []
         for step in range(80):
+            # Kept histories read ahead, as a scan does while its texts are fetched: before
+            # this step's change (taken where still true), or every third step before the
+            # last eight judgements, which rewrote some since (those must be refused).
+            ahead.append(Preload(store.path, "a"))
+            ahead[-1].start(people)
+            ahead[-1].ready()
+            pre = ahead[-9] if step % 3 == 2 and len(ahead) >= 9 else ahead[-1]
             kind = rnd.choice(["in", "in", "in", "tie", "copy", "twice", "nomid", "early",
                                "arrive", "reply", "flags", "remove", "unsend", "mark",
                                "nothing"])
@@ -297,7 +313,8 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
                     store.remove_uids("a", "Sent", 1, [max(sent)])
             elif kind == "mark":
                 store.set_mark("a", rnd.choice(people), "dismissed", NOW)
-            inc = judge(store, "a", ME, PolicySettings(), NOW)
+            inc = judge(store, "a", ME, PolicySettings(), NOW, preload=pre)
+            taken, refused = taken + pre.taken, refused + pre.refused
             assert not inc.full
             extended += inc.extended
             assert inc.rows == reference(store, tmp_path / "ref", NOW), f"step {step}: {kind}"
@@ -337,6 +354,8 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
         # The kept histories did the work: most new mail extended one, often from a
         # snapshot older than the mail of earlier scans (not rewritten every time).
         assert extended >= 25 and stale >= 25
+        # Most extended histories came read ahead; the stale ones were refused, not used.
+        assert taken >= extended // 2 and refused >= 5, (taken, refused, extended)
         # A rebuild that only joins the report keeps no rows in memory: the same report.
         store.conn.execute("DELETE FROM judge_state")
         store.conn.commit()
@@ -344,3 +363,39 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
         assert rebuilt.full and rebuilt.parts == fast.parts
         assert rebuilt.decided == fast.decided and rebuilt.latest == fast.latest
         assert rebuilt.correspondents == fast.correspondents == rebuilt.recomputed
+
+
+def test_preload_gives_only_the_history_of_the_row_it_read(tmp_path: Path, monkeypatch) -> None:
+    """A history read ahead is handed over only for the very row it was read from (same
+    max_id, same bytes: a concurrent scan may rewrite a snapshot at any time), once; a
+    failed read is no error."""
+    import inbox_filter.judgement as J
+
+    monkeypatch.setattr(J, "KEEP_MIN_MESSAGES", 1)
+    people = ["a@x.example", "b@x.example", "c@x.example", "d@x.example"]
+    with Store.open(tmp_path / "s") as store:
+        store.save_batch(INBOX, [feat(i, people[i % 4], ME[0], "in", i, f"<m{i}@x>", tone=PUSHY)
+                                 for i in range(1, 13)])
+        judge(store, "a", ME, PolicySettings(), NOW)
+        rows = JudgeCache(store).snapshots("a", people)
+        assert set(rows) == set(people)
+        pre = Preload(store.path, "a")
+        pre.start(people)
+        (a_id, a_data), (b_id, b_data), (c_id, c_data) = (rows[p] for p in people[:3])
+        got = pre.take(people[0], a_id, a_data)
+        assert got is not None and got == decode_snapshot(people[0], a_data)
+        assert pre.take(people[0], a_id, a_data) is None  # once
+        assert pre.take(people[1], b_id + 1, b_data) is None  # another max_id
+        assert pre.take(people[2], c_id, c_data + b"") is not None  # equal bytes: taken
+        assert pre.take(people[3], rows[people[3]][0], rows[people[0]][1]) is None  # other bytes
+        assert (pre.taken, pre.refused) == (2, 2)
+        # Nothing readable there: nothing read ahead, and no error.
+        broken = Preload(tmp_path / "none" / "state.sqlite3", "a")
+        broken.start(people)
+        assert broken.take(people[0], a_id, a_data) is None
+        assert (broken.taken, broken.refused) == (0, 0)
+        # A budget stops the reading early: at least one history, not all of them.
+        small = Preload(store.path, "a", budget=1)
+        small.start(people)
+        small.ready()
+        assert small._got is not None and len(small._got) == 1

@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -437,6 +438,12 @@ class Analyser:
             self.pool.submit(_warm_up)
         except Exception as exc:  # noqa: BLE001 - no worker: everything stays here
             self.broken(exc)
+
+    def warm_up(self) -> None:
+        """Import what scoring texts here needs, in a thread, ahead of the first text:
+        it runs while this process waits for the server."""
+        if self.pool is None and "inbox_filter.core.tone" not in sys.modules:
+            threading.Thread(target=_warm_up, name="inbox-filter-warm-up", daemon=True).start()
 
     def broken(self, exc: BaseException) -> None:
         if not self.failed:

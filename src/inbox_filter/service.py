@@ -26,6 +26,7 @@ from .drafting import DraftReport, draft_text, reconcile_inputs, run_drafts
 from .judgement import (
     JUDGE_VERSION,
     Judgement,
+    Preload,
     SenderSummary,
     day_ref,
     dumps,
@@ -160,6 +161,7 @@ def scan_account(
         ctx.closers.append(session.client.shutdown)
         with session:
             unchanged = unchanged_folders(session, store)  # before LIST: see its docstring
+            preload = Preload(store.path, account.name)
             folders = session.resolve_folders()
             folders.require("inbox", "sent")
             if not dry_run:
@@ -173,6 +175,7 @@ def scan_account(
                 ctx,
                 tone_filter=lambda: tone_needed(store, account.name, identities, settings.policy),
                 unchanged=unchanged,
+                prepare=preload.start,
             )
             ctx.check()
             key: str | None = None
@@ -209,7 +212,9 @@ def scan_account(
                     at,
                     all_rows=False,
                     json_only=replay,
+                    preload=preload,
                 )
+                preload.close()
             ctx.check()
             with ctx.stage("drafts"):
                 drafts = run_drafts(

@@ -185,9 +185,14 @@ def sync_imap(
     ctx: RunContext | None = None,
     tone_filter: Callable[[], NeedsTone] | None = None,
     unchanged: dict[str, FolderStatus] | None = None,
+    prepare: Callable[[set[str]], None] | None = None,
 ) -> SyncReport:
     """Sync Sent first, then INBOX (then Junk, headers only): once Sent is known,
-    ``tone_filter()`` can tell which senders' text is not worth fetching at all."""
+    ``tone_filter()`` can tell which senders' text is not worth fetching at all.
+
+    ``prepare`` is called with the senders of each INBOX batch once their headers are
+    read, before their texts are asked: what the caller does then runs while the server
+    works on the text FETCH (the scan waits for it)."""
     ctx = ctx or RunContext()
     account = session.account.name
     report = SyncReport(account)
@@ -213,6 +218,7 @@ def sync_imap(
                     tone_filter if role == "inbox" else None,
                     (unchanged or {}).get(folder),
                     analyser,
+                    prepare if role == "inbox" else None,
                 )
             )
         finished = True
@@ -233,6 +239,7 @@ def _sync_folder(
     tone_filter: Callable[[], NeedsTone] | None,
     unchanged: FolderStatus | None,
     analyser: Analyser,
+    prepare: Callable[[set[str]], None] | None = None,
 ) -> FolderReport:
     t0 = time.perf_counter()
     account = session.account.name
@@ -242,8 +249,12 @@ def _sync_folder(
         rep.unchanged = True
         rep.seconds = time.perf_counter() - t0
         return rep
-    status = session.examine(folder)
     cp = store.checkpoint(account, folder)
+    if tone_filter is not None and cp is not None:
+        # A rescan's few texts are scored here: their imports run while EXAMINE waits
+        # for the server to open the folder (a cold scan's worker imports its own).
+        analyser.warm_up()
+    status = session.examine(folder)
     if cp is not None and cp.uidvalidity != status.uidvalidity:
         dropped = store.reset_folder(account, folder)
         log.warning(
@@ -306,6 +317,8 @@ def _sync_folder(
         batch_cp, headers, count = step
         raws, known = headers.result()
         rep.headers_fetched.extend(r.uid for r in raws)
+        if prepare is not None:
+            prepare({f.sender for f in known.values()})
         raws = _fetch_texts(session, raws, known, rep, ctx, needs_tone)
         # Texts were fetched only for the messages whose tone is wanted (wants_text).
         scores = {r.uid: True for r in raws if r.text is not None}

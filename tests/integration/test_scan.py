@@ -547,3 +547,69 @@ def test_text_part_from_header_matches_bodystructure(dovecot: DovecotServer, sha
         assert chosen.get(h.uid) == want  # fetch_structure chooses the same part
     assert single > 2000 and len(odd) <= 2
     assert disagree == [], disagree[:10]
+
+
+def test_rescan_reads_kept_histories_while_the_texts_are_fetched(
+    dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The senders of new INBOX mail go to the judgement's Preload once their headers are
+    read and before their texts are asked (its thread works while the server does); the
+    judgement takes those kept histories, and the report is the one of a scan that
+    reads them itself."""
+    import shutil
+
+    import inbox_filter.judgement as judgement
+    import inbox_filter.service as service
+    from inbox_filter.adapters.imap import ImapSession
+
+    monkeypatch.setattr(judgement, "KEEP_MIN_MESSAGES", 1)  # every history kept
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    acc, state = settings.accounts[0], settings.general.state_dir
+    for k, v in pw_env(dovecot, user).items():
+        monkeypatch.setenv(k, v)
+    scan_account(settings, acc, state)
+    for i in range(2):
+        dovecot.append(user, "INBOX", mail("Pushy Vendor <sales@vendor.example>", ME,
+                                           f"still waiting {i}", "Reply today.",
+                                           mid=f"<q{i}@vendor.example>"))
+    dovecot.append(user, "INBOX", mail("Friend <friend@example.com>", ME, "again?", "Dinner?",
+                                       mid="<f2@example.com>"))
+    copy = tmp_path / "copy"
+    shutil.copytree(state, copy)
+
+    events: list[tuple[str, list]] = []
+    made: list[judgement.Preload] = []
+
+    class Spy(judgement.Preload):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def start(self, senders) -> None:
+            events.append(("prepare", sorted(senders)))
+            super().start(senders)
+
+    fetch_text = ImapSession.fetch_text
+
+    def spy_fetch_text(self, parts):
+        events.append(("texts", sorted(parts)))
+        return fetch_text(self, parts)
+
+    monkeypatch.setattr(service, "Preload", Spy)
+    monkeypatch.setattr(ImapSession, "fetch_text", spy_fetch_text)
+    ahead = scan_account(settings, acc, state, replay=True)
+    assert [e[0] for e in events] == ["prepare", "texts"]
+    assert events[0][1] == ["friend@example.com", "sales@vendor.example"]
+    assert len(events[1][1]) == 3
+    assert made[-1].taken == 2 and ahead.judgement is not None and ahead.judgement.extended == 2
+
+    class Off(judgement.Preload):
+        def start(self, senders) -> None:  # nothing read ahead: judge decodes them itself
+            pass
+
+    monkeypatch.setattr(service, "Preload", Off)
+    itself = scan_account(settings, acc, copy, replay=True)
+    assert itself.judgement is not None and itself.judgement.extended == 2
+    assert ahead.json_parts() == itself.json_parts()

@@ -1531,6 +1531,39 @@ def read_status(store: Store) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- judgement cache
+def snapshot_rows(
+    conn: sqlite3.Connection, account: str, addresses: Sequence[str], budget: int | None = None
+) -> dict[str, tuple[int, bytes]]:
+    """address -> (max_id, data) of the kept histories of some senders; with a budget,
+    only until that many bytes were read."""
+    out: dict[str, tuple[int, bytes]] = {}
+    held = 0
+    for i in range(0, len(addresses), 500):
+        chunk = list(addresses[i : i + 500])
+        for a, max_id, data in conn.execute(
+            "SELECT address, max_id, data FROM history_snapshots WHERE account = ? "
+            f"AND address IN ({', '.join('?' * len(chunk))})",
+            (account, *chunk),
+        ):
+            out[a] = (max_id, bytes(data))
+            held += len(data)
+            if budget is not None and held >= budget:
+                return out
+    return out
+
+
+def read_snapshots(
+    path: Path, account: str, addresses: Sequence[str], budget: int
+) -> dict[str, tuple[int, bytes]]:
+    """snapshot_rows on a connection of its own: for a thread (a sqlite3 connection
+    stays in the thread that made it). Reading only; WAL lets it run beside a writer."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        return snapshot_rows(conn, account, addresses, budget)
+    finally:
+        conn.close()
+
+
 class JudgeCache:
     """Per-sender judgement rows and the senders that need recomputing."""
 
@@ -1566,21 +1599,9 @@ class JudgeCache:
             )
         }
 
-    def snapshots(self, account: str, addresses: Sequence[str]) -> dict[str, tuple[int, Any]]:
-        """address -> (max_id, the snapshot's values) for the kept histories of some."""
-        out: dict[str, tuple[int, Any]] = {}
-        for i in range(0, len(addresses), 500):
-            chunk = list(addresses[i : i + 500])
-            for a, max_id, data in self.conn.execute(
-                "SELECT address, max_id, data FROM history_snapshots WHERE account = ? "
-                f"AND address IN ({', '.join('?' * len(chunk))})",
-                (account, *chunk),
-            ):
-                # Our own private state file, plain values only; a damaged one is
-                # left out (that history is read whole again).
-                with contextlib.suppress(ValueError, EOFError, TypeError):
-                    out[a] = (max_id, marshal.loads(data))  # noqa: S302
-        return out
+    def snapshots(self, account: str, addresses: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """address -> (max_id, the snapshot as stored) for the kept histories of some."""
+        return snapshot_rows(self.conn, account, addresses)
 
     def max_ids(self, account: str, addresses: Sequence[str]) -> dict[str, int]:
         """The newest stored received message (messages.id) of some senders."""
