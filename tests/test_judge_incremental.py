@@ -263,10 +263,15 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
             # Kept histories read ahead, as a scan does while its texts are fetched: before
             # this step's change (taken where still true), or every third step before the
             # last eight judgements, which rewrote some since (those must be refused).
-            ahead.append(Preload(store.path, "a"))
-            ahead[-1].start(people)
-            ahead[-1].ready()
-            pre = ahead[-9] if step % 3 == 2 and len(ahead) >= 9 else ahead[-1]
+            # (Entries read ahead stand only for a cache no one but the judgement using
+            # them wrote since: the stale ones read histories alone.)
+            ahead.append(Preload(store, "a"))
+            pre = Preload(store, "a", entries=True)
+            for x in (ahead[-1], pre):
+                x.start(people)
+                x.ready()
+            if step % 3 == 2 and len(ahead) >= 9:
+                pre = ahead[-9]
             kind = rnd.choice(["in", "in", "in", "tie", "copy", "twice", "nomid", "early",
                                "arrive", "reply", "flags", "remove", "unsend", "mark",
                                "nothing"])
@@ -313,10 +318,17 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
                     store.remove_uids("a", "Sent", 1, [max(sent)])
             elif kind == "mark":
                 store.set_mark("a", rnd.choice(people), "dismissed", NOW)
-            inc = judge(store, "a", ME, PolicySettings(), NOW, preload=pre)
+            # Every other step the JSON report recomputes, from the entries read ahead
+            # (this process alone wrote since: used), then the rows are read from the cache.
+            first = None
+            if step % 2:
+                first = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False,
+                              json_only=True, preload=pre)
+                assert pre.used_entries == pre.want_entries, f"step {step}"
+            inc = judge(store, "a", ME, PolicySettings(), NOW, preload=None if first else pre)
             taken, refused = taken + pre.taken, refused + pre.refused
             assert not inc.full
-            extended += inc.extended
+            extended += first.extended if first else inc.extended
             assert inc.rows == reference(store, tmp_path / "ref", NOW), f"step {step}: {kind}"
             # What is cached beside the rows is what a fresh query says.
             suggesting = [r["address"] for r in inc.rows if r["action"] != "none"]
@@ -343,6 +355,9 @@ def test_kept_histories_extended_by_new_mail_equal_a_full_recompute(
                            key=lambda h: (-h.inbound, -h.outbound, h.address))
             assert fast.parts == (dumps([sender_json(h) for h in wrote]),
                                   dumps([suggestion_json(r) for r in slow.suggestions]))
+            if first is not None:
+                assert (first.parts, first.decided, first.latest) == (
+                    fast.parts, fast.decided, fast.latest), f"step {step}: {kind}"
             assert fast.decisions() == slow.decisions() and fast.decided
             assert fast.correspondents == len(slow.people)
             assert fast.latest == {a: m for a, m in fresh.items()
@@ -379,7 +394,7 @@ def test_preload_gives_only_the_history_of_the_row_it_read(tmp_path: Path, monke
         judge(store, "a", ME, PolicySettings(), NOW)
         rows = JudgeCache(store).snapshots("a", people)
         assert set(rows) == set(people)
-        pre = Preload(store.path, "a")
+        pre = Preload(store, "a")
         pre.start(people)
         (a_id, a_data), (b_id, b_data), (c_id, c_data) = (rows[p] for p in people[:3])
         got = pre.take(people[0], a_id, a_data)
@@ -390,12 +405,56 @@ def test_preload_gives_only_the_history_of_the_row_it_read(tmp_path: Path, monke
         assert pre.take(people[3], rows[people[3]][0], rows[people[0]][1]) is None  # other bytes
         assert (pre.taken, pre.refused) == (2, 2)
         # Nothing readable there: nothing read ahead, and no error.
-        broken = Preload(tmp_path / "none" / "state.sqlite3", "a")
+        broken = Preload(store, "a", entries=True)
+        broken.path = tmp_path / "none" / "state.sqlite3"
         broken.start(people)
         assert broken.take(people[0], a_id, a_data) is None
         assert (broken.taken, broken.refused) == (0, 0)
         # A budget stops the reading early: at least one history, not all of them.
-        small = Preload(store.path, "a", budget=1)
+        small = Preload(store, "a", budget=1)
         small.start(people)
-        small.ready()
-        assert small._got is not None and len(small._got) == 1
+        assert len(small.ready().histories) == 1
+        assert broken.entries(JudgeCache(store), []) is None
+
+
+def test_entries_read_ahead_are_used_only_while_no_one_else_wrote(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """The report entries read ahead stand for the cache only if no other connection
+    committed since the reading began: a concurrent scan's judgement rewrites rows this
+    one then finds clean."""
+    import inbox_filter.judgement as J
+
+    monkeypatch.setattr(J, "KEEP_MIN_MESSAGES", 1)
+    people = [f"p{i}@x.example" for i in range(5)]
+
+    def slow_parts(store: Store) -> tuple[str, str]:
+        slow = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False)
+        wrote = sorted((h for h in slow.people if h.inbound > 0),
+                       key=lambda h: (-h.inbound, -h.outbound, h.address))
+        return (dumps([sender_json(h) for h in wrote]),
+                dumps([suggestion_json(r) for r in slow.suggestions]))
+
+    with Store.open(tmp_path / "s") as store:
+        store.save_batch(INBOX, [feat(i, people[i % 5], ME[0], "in", i, f"<m{i}@x>", tone=PUSHY)
+                                 for i in range(1, 21)])
+        judge(store, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True)
+        # This process alone writes: the entries read ahead are used, the recomputed
+        # sender's read again.
+        pre = Preload(store, "a", entries=True)
+        pre.start([people[0]])
+        store.save_batch(INBOX, [feat(30, people[0], ME[0], "in", 0.5, "<m30@x>", tone=PUSHY)])
+        got = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True,
+                    preload=pre)
+        assert pre.used_entries and pre.taken == 1
+        assert got.parts == slow_parts(store)
+        # Another connection judges new mail of p1 between the reading and this judgement.
+        pre = Preload(store, "a", entries=True)
+        pre.start([people[1]])
+        pre.ready()
+        store.save_batch(INBOX, [feat(31, people[1], ME[0], "in", 0.5, "<m31@x>", tone=PUSHY)])
+        with Store.open(tmp_path / "s") as other:
+            judge(other, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True)
+        got = judge(store, "a", ME, PolicySettings(), NOW, all_rows=False, json_only=True,
+                    preload=pre)
+        assert not pre.used_entries and got.recomputed == 0
+        assert '"inbound": 5' in got.parts[0] and got.parts == slow_parts(store)

@@ -19,10 +19,9 @@ import json
 import logging
 import marshal
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from .adapters.store import (
@@ -30,13 +29,16 @@ from .adapters.store import (
     JudgedRow,
     Kept,
     LatestMessage,
+    ReportEntry,
     Store,
     SuggestionStore,
     decode_latest,
     inbound_of,
     latest_rows,
     outbound_touching,
-    read_snapshots,
+    reader,
+    report_entries,
+    snapshot_rows,
 )
 from .core.addresses import normalize_identities
 from .core.history import (
@@ -320,6 +322,35 @@ def judge(
     json_only: bool = False,
     preload: Preload | None = None,
 ) -> Judgement:
+    """Every correspondent's row (see _judge). ``preload`` serves this call only: what
+    it read is dropped after it (a second judgement's rows would not be re-read)."""
+    try:
+        return _judge(
+            store,
+            account,
+            identities_raw,
+            policy,
+            now,
+            all_rows=all_rows,
+            json_only=json_only,
+            preload=preload,
+        )
+    finally:
+        if preload is not None:
+            preload.close()
+
+
+def _judge(
+    store: Store,
+    account: str,
+    identities_raw: tuple[str, ...],
+    policy: PolicySettings,
+    now: int,
+    *,
+    all_rows: bool,
+    json_only: bool,
+    preload: Preload | None,
+) -> Judgement:
     """Every correspondent's row, recomputing only what changed since the last scan.
 
     With ``all_rows=False`` only the suggestions' rows are decoded and everyone else is
@@ -336,8 +367,8 @@ def judge(
         json.dumps([JUDGE_VERSION, SNAPSHOT_VERSION, repr(learned), sorted(identities)]).encode()
     ).hexdigest()[:24]
     marks = marks_from_store(store, account)
-    names = store.names(account)
     if cache.key(account) != key:
+        names = store.names(account)
         # Everyone, a chunk of correspondents at a time: memory stays that of one chunk's
         # histories (a 100,000-message mailbox at once costs ~90 MB more).
         cache.start_rebuild(account)
@@ -380,6 +411,7 @@ def judge(
     dirty = sorted(changed | set(cache.expired(account, ref)))
     extended: dict[str, tuple[int, int]] = {}
     if dirty:
+        names = store.names(account, dirty)
         with store.reading():
             # Senders with nothing but new mail (or a closing window) and a kept history:
             # extended. Everyone else: read whole.
@@ -390,8 +422,9 @@ def judge(
             kept = _to_keep(cache, account, dirty, histories, extended)
         rows = _as_cached(store, account, _rows(histories, identities, learned, marks, now, ref))
         cache.update(account, dirty, rows, kept)
+    ahead = preload.entries(cache, dirty) if preload is not None and json_only else None
     if json_only and (
-        done := _json_only(cache, account, lessons, len(dirty), False, len(extended))
+        done := _json_only(cache, account, lessons, len(dirty), False, len(extended), True, ahead)
     ):
         return done
     return _from_cache(cache, account, lessons, len(dirty), False, all_rows, len(extended))
@@ -465,60 +498,107 @@ def decode_snapshot(address: str, data: bytes) -> SenderHistory | None:
         return None
 
 
-class Preload:
-    """Kept histories of the senders new mail came from, read and decoded by a thread
-    while the scan waits for the server (the text FETCH: at 10^5 messages Dovecot reads
-    its 5 MB uidlist first, ~0.25 s), for judge to take instead of decoding them then.
+Decoded = tuple[dict[str, Decision | None], dict[str, LatestMessage]]
 
-    Only a head start: judge takes a history only if its stored row is still the one
-    read (same max_id, same bytes; a concurrent scan may have rewritten it meanwhile),
-    and decodes it itself otherwise, or when the thread failed or is late.
+
+def decode_entries(entries: Iterable[ReportEntry]) -> Decoded:
+    """The suggestions' decisions (None where damaged) and newest messages, decoded from
+    their report entries."""
+    decisions: dict[str, Decision | None] = {}
+    latest: dict[str, LatestMessage] = {}
+    for e in entries:
+        if e.action == "none":
+            continue
+        try:
+            decisions[e.address] = Decision(e.address, *marshal.loads(e.decision or b""))  # noqa: S302 - our own cache
+        except (ValueError, EOFError, TypeError):
+            decisions[e.address] = None
+        if (m := decode_latest(e.latest)) is not None:
+            latest[e.address] = m
+    return decisions, latest
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """What Preload's thread read: kept histories, and maybe the report's entries."""
+
+    histories: dict[str, tuple[int, bytes, SenderHistory]] = field(default_factory=dict)
+    entries: list[ReportEntry] | None = None
+    decoded: Decoded | None = None
+
+
+class Preload:
+    """What the judgement will read, read and decoded by a thread while the scan waits
+    for the server (the text FETCH: at 10^5 messages Dovecot reads its 5 MB uidlist
+    first, ~0.25 s): the kept histories of the senders new mail came from, and (for a
+    JSON report) every cached row's report entries. Made for one judge call, with no
+    cached row written by this process between start() and that call but by it.
+
+    Only a head start, never trusted blindly: judge takes a history only if its stored
+    row is still the one read (same max_id, same bytes), and the entries only if no
+    other connection committed since the reading began (PRAGMA data_version; this
+    process's own writes there are the judgement's, to the rows it recomputes, which
+    it reads again). Otherwise, or when the thread failed or is late, judge reads them
+    itself.
     """
 
-    def __init__(self, path: Path, account: str, budget: int = PRELOAD_BYTES) -> None:
-        self.path = path
+    def __init__(
+        self, store: Store, account: str, *, entries: bool = False, budget: int = PRELOAD_BYTES
+    ) -> None:
+        self.path = store.path
+        self.store = store
         self.account = account
         self.budget = budget
-        self._threads: list[threading.Thread] = []
-        self._done: list[dict[str, tuple[int, bytes, SenderHistory]]] = []
-        self._got: dict[str, tuple[int, bytes, SenderHistory]] | None = None
+        self.want_entries = entries
+        self._version: int | None = None
+        self._thread: threading.Thread | None = None
+        self._done: list[_Ahead] = []
+        self._got: _Ahead | None = None
         self.taken = self.refused = 0
+        self.used_entries = False
 
     def start(self, senders: Iterable[str]) -> None:
-        """Read these senders' kept histories in the background (sync's ``prepare``)."""
-        new = sorted({a for a in senders if a})
-        if not new or self._got is not None or self.budget <= 0:
+        """Start reading (sync's ``prepare``): the first call only, later batches' senders
+        are judged as before (a daemon's rescan is one batch)."""
+        if self._thread is not None or self._got is not None:
             return
-        thread = threading.Thread(
-            target=self._read, args=(new, self.budget), name="inbox-filter-preload", daemon=True
+        self._version = self.store.data_version()
+        self._thread = threading.Thread(
+            target=self._read,
+            args=(sorted({a for a in senders if a}),),
+            name="inbox-filter-preload",
+            daemon=True,
         )
-        self.budget = 0  # the first batch's senders only: a daemon's scan is one batch
-        thread.start()
-        self._threads.append(thread)
+        self._thread.start()
 
-    def _read(self, addresses: list[str], budget: int) -> None:
+    def _read(self, addresses: list[str]) -> None:
+        ahead = _Ahead()
         try:
-            rows = read_snapshots(self.path, self.account, addresses, budget)
-            out: dict[str, tuple[int, bytes, SenderHistory]] = {}
-            for a, (max_id, data) in rows.items():
-                h = decode_snapshot(a, data)
-                if h is not None:
-                    out[a] = (max_id, data, h)
-            self._done.append(out)  # whole, at the end: take() never sees half of it
+            with reader(self.path) as conn:
+                for a, (max_id, data) in snapshot_rows(
+                    conn, self.account, addresses, self.budget
+                ).items():
+                    if (h := decode_snapshot(a, data)) is not None:
+                        ahead.histories[a] = (max_id, data, h)
+                if self.want_entries:
+                    entries = report_entries(conn, self.account)
+                    ahead.decoded = decode_entries(entries)
+                    ahead.entries = entries
         except Exception as exc:  # noqa: BLE001 - a head start only: judge reads them itself
-            log.debug("reading kept histories ahead failed: %r", exc)
+            log.debug("reading ahead for the judgement failed: %r", exc)
+        self._done.append(ahead)  # whole, at the end: ready() never sees half of it
 
-    def ready(self) -> None:
+    def ready(self) -> _Ahead:
         """Wait for the reading (a late thread's results are then ignored)."""
         if self._got is None:
-            for thread in self._threads:
-                thread.join(timeout=30)
-            self._got = {k: v for part in self._done for k, v in part.items()}
+            if self._thread is not None:
+                self._thread.join(timeout=30)
+            self._got = self._done[0] if self._done else _Ahead()
+        return self._got
 
     def take(self, address: str, max_id: int, data: bytes) -> SenderHistory | None:
         """The history read ahead for ``address`` if it was read from this very row."""
-        self.ready()
-        got = self._got.pop(address, None) if self._got is not None else None
+        got = self.ready().histories.pop(address, None)
         if got is None:
             return None
         if got[0] != max_id or got[1] != data:
@@ -527,9 +607,33 @@ class Preload:
         self.taken += 1
         return got[2]
 
+    def entries(
+        self, cache: JudgeCache, recomputed: Sequence[str]
+    ) -> tuple[list[ReportEntry], Decoded] | None:
+        """Every row's report entries as they are now: those read ahead, with the
+        ``recomputed`` senders' read again; None if they cannot be trusted."""
+        ahead = self.ready()
+        if ahead.entries is None or ahead.decoded is None:
+            return None
+        if self._version is None or self.store.data_version() != self._version:
+            return None  # another connection wrote meanwhile
+        fresh = cache.report_entries(self.account, recomputed)
+        gone = set(recomputed)
+        entries = [e for e in ahead.entries if e.address not in gone] + fresh
+        decisions, latest = ahead.decoded
+        new_decisions, new_latest = decode_entries(fresh)
+        for a in gone:
+            decisions.pop(a, None)
+            latest.pop(a, None)
+        decisions.update(new_decisions)
+        latest.update(new_latest)
+        ahead.entries = ahead.decoded = None  # used once
+        self.used_entries = True
+        return entries, (decisions, latest)
+
     def close(self) -> None:
         """Drop what judge did not take."""
-        self._got = {}
+        self._got = _Ahead()
         self._done.clear()
 
 
@@ -607,20 +711,26 @@ def _json_only(
     full: bool,
     extended: int,
     again: bool = True,
+    ahead: tuple[list[ReportEntry], Decoded] | None = None,
 ) -> Judgement | None:
     """The report's parts from the entries cached with the rows (see judge): one pass
     over the cache, no row decoded. None if the entries cannot be had (then the rows
-    are read as without json_only)."""
-    entries = cache.report_entries(account)
+    are read as without json_only). ``ahead``: the entries as they are now, read
+    (and decoded) before (Preload.entries)."""
+    if ahead is not None:
+        entries, (decisions, newest) = ahead
+    else:
+        entries = cache.report_entries(account)
+        decisions, newest = decode_entries(entries)
     # Rows cached before their entries were (schema 17), or with a damaged one: once.
     redo = [e.address for e in entries if not e.complete()]
     decided: list[tuple[Decision, str]] = []
     suggesting = [e for e in entries if e.action != "none"]
     suggesting.sort(key=lambda e: (ACTION_ORDER.get(e.action, 9), -e.inbound, e.address))
     for e in suggesting:
-        try:
-            decided.append((Decision(e.address, *marshal.loads(e.decision or b"")), e.name))  # noqa: S302 - our own cache
-        except (ValueError, EOFError, TypeError):
+        if (d := decisions.get(e.address)) is not None:
+            decided.append((d, e.name))
+        else:
             redo.append(e.address)
     if redo:
         if not again:
@@ -629,7 +739,7 @@ def _json_only(
         return _json_only(cache, account, lessons, recomputed, full, extended, False)
     wrote = [e for e in entries if e.inbound > 0]
     wrote.sort(key=lambda e: (-e.inbound, -e.outbound, e.address))
-    latest = {e.address: m for e in suggesting if (m := decode_latest(e.latest)) is not None}
+    latest = {e.address: m for e in suggesting if (m := newest.get(e.address)) is not None}
     return Judgement(
         [],
         [],

@@ -161,7 +161,7 @@ def scan_account(
         ctx.closers.append(session.client.shutdown)
         with session:
             unchanged = unchanged_folders(session, store)  # before LIST: see its docstring
-            preload = Preload(store.path, account.name)
+            preload = Preload(store, account.name, entries=replay)
             folders = session.resolve_folders()
             folders.require("inbox", "sent")
             if not dry_run:
@@ -214,7 +214,6 @@ def scan_account(
                     json_only=replay,
                     preload=preload,
                 )
-                preload.close()
             ctx.check()
             with ctx.stage("drafts"):
                 drafts = run_drafts(

@@ -554,8 +554,8 @@ def test_rescan_reads_kept_histories_while_the_texts_are_fetched(
 ) -> None:
     """The senders of new INBOX mail go to the judgement's Preload once their headers are
     read and before their texts are asked (its thread works while the server does); the
-    judgement takes those kept histories, and the report is the one of a scan that
-    reads them itself."""
+    judgement takes those kept histories and the report entries read ahead, and the
+    report is the one of a scan that reads them itself."""
     import shutil
 
     import inbox_filter.judgement as judgement
@@ -603,7 +603,8 @@ def test_rescan_reads_kept_histories_while_the_texts_are_fetched(
     assert [e[0] for e in events] == ["prepare", "texts"]
     assert events[0][1] == ["friend@example.com", "sales@vendor.example"]
     assert len(events[1][1]) == 3
-    assert made[-1].taken == 2 and ahead.judgement is not None and ahead.judgement.extended == 2
+    assert made[-1].taken == 2 and made[-1].used_entries
+    assert ahead.judgement is not None and ahead.judgement.extended == 2
 
     class Off(judgement.Preload):
         def start(self, senders) -> None:  # nothing read ahead: judge decodes them itself
