@@ -116,3 +116,47 @@ def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
     assert errors == []
     with Store.open(tmp_path / "st") as s:
         assert s.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_grouped_batches_commit_together_each_whole(tmp_path: Path) -> None:
+    """Store.grouped: batches inside commit every `every` messages and at the end (also
+    when the body raises); a failing batch inside rolls back alone; another connection
+    sees only committed groups, with the checkpoint that matches them."""
+    def cp(last: int) -> Checkpoint:
+        return Checkpoint("acc", "INBOX", "inbox", 5, last, None, None, None)
+
+    def seen(path: Path) -> tuple[list[int], int | None]:
+        other = sqlite3.connect(path / DB_NAME)
+        try:
+            uids = sorted(r[0] for r in other.execute("SELECT uid FROM messages"))
+            row = other.execute("SELECT last_uid FROM folders").fetchone()
+            return uids, (row[0] if row else None)
+        finally:
+            other.close()
+
+    with Store.open(tmp_path) as s:
+        generation = s.generation()
+        with pytest.raises(RuntimeError, match="network"), s.grouped(3) as counted:
+            for uid in (1, 2):
+                s.save_batch(cp(uid), [feat(uid)])
+                counted(1)
+            assert seen(tmp_path) == ([], None)  # not committed yet
+            s.save_batch(cp(3), [feat(3)])
+            counted(1)
+            assert seen(tmp_path) == ([1, 2, 3], 3)  # the group of 3
+            bad = feat(5)
+            object.__setattr__(bad, "flags", None)  # this batch fails: alone
+            with pytest.raises((sqlite3.Error, TypeError, AttributeError)):
+                s.save_batch(cp(5), [feat(4), bad])
+            s.save_batch(cp(6), [feat(6)])
+            counted(1)
+            with s.reading():  # reads inside a group see its own writes
+                assert sorted(s.uids("acc", "INBOX", 5)) == [1, 2, 3, 6]
+            assert seen(tmp_path) == ([1, 2, 3], 3)
+            raise RuntimeError("network")
+        # What was stored before the failure is committed, uid 4 rolled back with its batch.
+        assert seen(tmp_path) == ([1, 2, 3, 6], 6)
+        assert s.generation() > generation and not s.conn.in_transaction
+        # Outside a group every batch commits at once again.
+        s.save_batch(cp(7), [feat(7)])
+        assert seen(tmp_path) == ([1, 2, 3, 6, 7], 7)
