@@ -12,6 +12,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 # Lines inside an APPEND literal are message text, not commands: only these count.
@@ -52,10 +53,11 @@ _COMMANDS = frozenset(
 
 @dataclass
 class Fault:
-    kind: str  # "cut" | "stall"
+    kind: str  # "cut" | "stall" | "slow" (each later chunk waits ``delay`` seconds)
     offset: int  # total bytes (both directions) after which the fault strikes
     connection: int = 1  # which connection (1st, 2nd...) it applies to
     during: str | None = None  # or: whichever connection last sent this command
+    delay: float = 0.05  # for "slow"
 
 
 @dataclass
@@ -108,6 +110,7 @@ class FaultProxy:
         sel.register(client, selectors.EVENT_READ, server)
         sel.register(server, selectors.EVENT_READ, client)
         moved = 0
+        slowed = False
         last_command = "(greeting)"
         buf = b""
         try:
@@ -126,7 +129,13 @@ class FaultProxy:
                         and (f.connection == n if f.during is None else f.during == last_command)
                         else None
                     )
-                    if fault is not None and moved + len(data) >= fault.offset:
+                    if fault is not None and fault.kind == "slow":
+                        if moved + len(data) >= fault.offset:
+                            if not slowed:
+                                self.hits.append(Hit(fault.kind, fault.offset, last_command))
+                                slowed = True
+                            time.sleep(fault.delay)
+                    elif fault is not None and moved + len(data) >= fault.offset:
                         keep = max(0, fault.offset - moved)
                         if keep:
                             dst.sendall(data[:keep])

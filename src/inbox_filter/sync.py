@@ -38,9 +38,9 @@ from .runctx import RunContext
 
 log = logging.getLogger(__name__)
 
-# A sync's batches are committed this many messages at a time: fewer rewrites of the
-# same index pages (a commit per 500 messages was half of a cold 100k store's time);
-# a crash costs at most this much fetched again.
+# A sync's batches are stored this many messages at a time, in one transaction: fewer
+# rewrites of the same index pages (a commit per 500 messages was half of a cold 100k
+# store's time); a crash costs at most this much fetched again.
 GROUP_MESSAGES = 5000
 
 # progress(folder, done, total); total is None while unknown.
@@ -332,19 +332,32 @@ def _sync_folder(
             commit(analysing)
         analysing = (batch_cp, job, count)
 
+    # Analysed batches wait here to be stored GROUP_MESSAGES at a time, in one
+    # transaction (Store.save_batches): never a transaction open across network waits.
+    waiting: list[tuple[Checkpoint, list[MessageFeatures], list[tuple[int, str]]]] = []
+    holding = 0
+
+    def flush() -> None:
+        nonlocal holding
+        batches = waiting[:]
+        waiting.clear()  # tried once: a failed write is not retried by the finally below
+        holding = 0
+        with ctx.stage("store"):
+            store.save_batches(batches, identities)
+
     def commit(step: tuple[Checkpoint, Pending[Batch], int]) -> None:
-        nonlocal done
+        nonlocal done, holding
         batch_cp, job, count = step
         features, skipped = job.result()
         rep.skipped += len(skipped)
-        with ctx.stage("store"):
-            store.save_batch(batch_cp, features, skipped, identities)
-            counted(count)
+        waiting.append((batch_cp, features, skipped))
+        holding += count
+        if holding >= GROUP_MESSAGES:
+            flush()
         done += count
         progress(folder, done, len(new_uids))
 
-    # Batches are committed together, GROUP_MESSAGES at a time (see Store.grouped).
-    with store.grouped(GROUP_MESSAGES) as counted:
+    try:
         for i in range(0, len(new_uids), batch_size):
             batch = new_uids[i : i + batch_size]
             ctx.check()
@@ -360,6 +373,10 @@ def _sync_folder(
             analyse_next(parsing)
         if analysing is not None:
             commit(analysing)
+    finally:
+        # What was analysed is stored also when the sync stops here (a network error,
+        # a stop): as before grouping, every finished batch is kept.
+        flush()
 
     # Expunges under CONDSTORE (no sweep): EXISTS says fewer than we hold.
     if cp.last_uid > 0 and session.condstore and rep.removed == 0:

@@ -118,45 +118,23 @@ def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
         assert s.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
-def test_grouped_batches_commit_together_each_whole(tmp_path: Path) -> None:
-    """Store.grouped: batches inside commit every `every` messages and at the end (also
-    when the body raises); a failing batch inside rolls back alone; another connection
-    sees only committed groups, with the checkpoint that matches them."""
+def test_batches_saved_together_are_all_or_nothing(tmp_path: Path) -> None:
+    """Store.save_batches: several batches in one transaction, the checkpoints advanced
+    in order; one bad message and none of them is stored."""
     def cp(last: int) -> Checkpoint:
         return Checkpoint("acc", "INBOX", "inbox", 5, last, None, None, None)
 
-    def seen(path: Path) -> tuple[list[int], int | None]:
-        other = sqlite3.connect(path / DB_NAME)
-        try:
-            uids = sorted(r[0] for r in other.execute("SELECT uid FROM messages"))
-            row = other.execute("SELECT last_uid FROM folders").fetchone()
-            return uids, (row[0] if row else None)
-        finally:
-            other.close()
-
     with Store.open(tmp_path) as s:
+        bad = feat(5)
+        object.__setattr__(bad, "flags", None)  # make the insert fail
+        with pytest.raises((sqlite3.Error, TypeError, AttributeError)):
+            s.save_batches([(cp(2), [feat(1), feat(2)], []), (cp(5), [feat(4), bad], []),
+                            (cp(6), [feat(6)], [])])
+        assert s.uids("acc", "INBOX", 5) == {} and s.checkpoint("acc", "INBOX") is None
         generation = s.generation()
-        with pytest.raises(RuntimeError, match="network"), s.grouped(3) as counted:
-            for uid in (1, 2):
-                s.save_batch(cp(uid), [feat(uid)])
-                counted(1)
-            assert seen(tmp_path) == ([], None)  # not committed yet
-            s.save_batch(cp(3), [feat(3)])
-            counted(1)
-            assert seen(tmp_path) == ([1, 2, 3], 3)  # the group of 3
-            bad = feat(5)
-            object.__setattr__(bad, "flags", None)  # this batch fails: alone
-            with pytest.raises((sqlite3.Error, TypeError, AttributeError)):
-                s.save_batch(cp(5), [feat(4), bad])
-            s.save_batch(cp(6), [feat(6)])
-            counted(1)
-            with s.reading():  # reads inside a group see its own writes
-                assert sorted(s.uids("acc", "INBOX", 5)) == [1, 2, 3, 6]
-            assert seen(tmp_path) == ([1, 2, 3], 3)
-            raise RuntimeError("network")
-        # What was stored before the failure is committed, uid 4 rolled back with its batch.
-        assert seen(tmp_path) == ([1, 2, 3, 6], 6)
-        assert s.generation() > generation and not s.conn.in_transaction
-        # Outside a group every batch commits at once again.
-        s.save_batch(cp(7), [feat(7)])
-        assert seen(tmp_path) == ([1, 2, 3, 6, 7], 7)
+        s.save_batches([(cp(2), [feat(1), feat(2)], []), (cp(4), [feat(3)], [(4, "bad")]),
+                        (cp(6), [feat(6)], [])])
+        assert sorted(s.uids("acc", "INBOX", 5)) == [1, 2, 3, 6]
+        got = s.checkpoint("acc", "INBOX")
+        assert got is not None and got.last_uid == 6 and s.generation() == generation + 1
+        assert s.message_count("acc", "INBOX", 5) == 5  # the skipped one counts as held

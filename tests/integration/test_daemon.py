@@ -16,6 +16,7 @@ import pytest
 from tests.dovecot import DovecotServer
 from tests.integration.test_drafts_e2e import msg
 from tests.integration.util import pw_env, run_cli, write_config
+from tests.netfault import Fault, FaultProxy
 
 ME = "me@example.org"
 FAST = "[daemon]\ninterval_minutes = 60\nretry_seconds = 1\nretry_max_seconds = 2\n"
@@ -221,18 +222,29 @@ def test_sigterm_mid_scan_then_restart_equals_uninterrupted(
     assert run_cli("--config", str(ref_cfg), "daemon", "--once",
                    env=pw_env(dovecot, ref_user), timeout=300).code == 0
 
-    cfg = write_config(tmp, dovecot, user, extra=FAST)
-    cfg.write_text(cfg.read_text().replace("timeout = 10", "timeout = 10\nbatch_size = 100"))
-    d = daemons(cfg, pw_env(dovecot, user), tmp / "daemon.log")
-    wait_for(lambda: d.account().get("state") == "running", 60, "a scan in progress", step=0.05)
-    time.sleep(0.5)
-    rc, took = d.stop()
-    assert rc == 0 and took < 10, (rc, took)
-    mid_n, _ = snapshot(tmp)
-    print(f"stopped after {mid_n} of 3000 messages, in {took:.2f} s")
-    assert mid_n < 3000 and d.account()["state"] == "cancelled"
-    assert run_cli("--config", str(cfg), "daemon", "--once", env=pw_env(dovecot, user),
-                   timeout=300).code == 0
+    # The scan of the other goes through a proxy that slows it down in the middle of
+    # INBOX's fetches (a timed stop raced a sync that takes well under a second here).
+    proxy = FaultProxy(("127.0.0.1", dovecot.port),
+                       Fault("slow", offset=300_000, during="UID FETCH", delay=0.05))
+    try:
+        cfg = write_config(tmp, dovecot, user, extra=FAST)
+        cfg.write_text(cfg.read_text().replace("timeout = 10", "timeout = 10\nbatch_size = 100")
+                       .replace(f"port = {dovecot.port}", f"port = {proxy.port}"))
+        d = daemons(cfg, pw_env(dovecot, user), tmp / "daemon.log")
+        wait_for(lambda: proxy.hits, 60, "the scan slowed down mid-fetch", step=0.05)
+        assert d.account().get("state") == "running", d.log_text()
+        time.sleep(0.3)
+        rc, took = d.stop()
+        assert rc == 0 and took < 10, (rc, took)
+        mid_n, _ = snapshot(tmp)
+        print(f"stopped after {mid_n} of 3000 messages, in {took:.2f} s")
+        # What was stored before the stop is kept (whole batches), the rest is not.
+        assert 0 < mid_n < 3000 and d.account()["state"] == "cancelled"
+        proxy.fault = None
+        assert run_cli("--config", str(cfg), "daemon", "--once", env=pw_env(dovecot, user),
+                       timeout=300).code == 0
+    finally:
+        proxy.close()
     assert snapshot(tmp) == snapshot(ref_tmp)
     assert draft_count(dovecot, user) == draft_count(dovecot, ref_user)
 

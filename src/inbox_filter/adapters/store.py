@@ -14,7 +14,7 @@ import marshal
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -546,7 +546,6 @@ class Store:
         self.conn = conn
         self.path = path
         self._counting = False  # store_generation exists (after the migrations)
-        self._grouped = False  # inside grouped(): transactions are savepoints
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
@@ -617,9 +616,6 @@ class Store:
         writes only ``derived`` data (caches and status, recomputable from the rest):
         an unchanged generation means nothing a scan reads has changed.
         """
-        if self._grouped:
-            yield from self._savepoint(derived)
-            return
         self._begin()
         before = self.conn.total_changes
         try:
@@ -674,71 +670,10 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _write_error(self.path, exc) from exc
 
-    def _savepoint(self, derived: bool) -> Iterator[sqlite3.Connection]:
-        """A transaction inside a group (see grouped): all or nothing on its own."""
-        self.conn.execute("SAVEPOINT batch")
-        before = self.conn.total_changes
-        try:
-            yield self.conn
-            if self._counting and not derived and self.conn.total_changes != before:
-                self.conn.execute("UPDATE store_generation SET n = n + 1")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK TO batch")
-                self.conn.execute("RELEASE batch")
-            if isinstance(exc, sqlite3.OperationalError) and _is_resource_error(exc):
-                raise _write_error(self.path, exc) from exc
-            raise
-        else:
-            self.conn.execute("RELEASE batch")
-
-    @contextlib.contextmanager
-    def grouped(self, every: int) -> Iterator[Callable[[int], None]]:
-        """Join the transactions inside into one commit per ``every`` messages, counted
-        by calling what this yields (a sync's batches: at 10^5 messages a commit per
-        500 rewrites the same index pages into the WAL again and again, about half the
-        cost of storing them). Each transaction inside stays whole (a savepoint); what
-        was stored is committed at the end, also when the body raises, as it would have
-        been one batch at a time. A crash loses at most the uncommitted group: the
-        checkpoints inside it roll back with it, so the next sync fetches it again."""
-        if self._grouped:
-            yield lambda n: None
-            return
-        self._begin()
-        self._grouped = True
-        pending = 0
-
-        def count(n: int) -> None:
-            nonlocal pending
-            pending += n
-            if pending >= every:
-                self._commit_group()
-                self._begin()
-                pending = 0
-
-        try:
-            yield count
-        finally:
-            self._grouped = False
-            self._commit_group()
-
-    def _commit_group(self) -> None:
-        if not self.conn.in_transaction:  # SQLite rolled it back itself (a full disk)
-            return
-        try:
-            self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
-            raise _write_error(self.path, exc) from exc
-
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """Reads that all see one state of the database, whatever other connections
         commit meanwhile (a deferred transaction that writes nothing)."""
-        if self._grouped:  # a group's open transaction is one state already
-            yield
-            return
         self.conn.execute("BEGIN")
         try:
             yield
@@ -816,39 +751,63 @@ class Store:
         identities: frozenset[str] = frozenset(),
     ) -> None:
         """Store a batch of messages and advance the folder checkpoint, atomically."""
+        self.save_batches([(checkpoint, messages, skipped)], identities)
+
+    def save_batches(
+        self,
+        batches: Sequence[tuple[Checkpoint, Sequence[MessageFeatures], Sequence[tuple[int, str]]]],
+        identities: frozenset[str] = frozenset(),
+    ) -> None:
+        """Store several batches (checkpoint, messages, skipped) in one transaction: all
+        or nothing, the checkpoints advanced in order. One commit for many batches saves
+        rewriting the same index pages into the WAL at every batch."""
+        if not batches:
+            return
         with self.transaction() as c:
             # Judged senders whose mail changes are marked for recomputing; before the
             # first judgement there is nothing to mark (it computes everyone).
             judged = (
                 c.execute(
-                    "SELECT 1 FROM judge_state WHERE account = ?", (checkpoint.account,)
+                    "SELECT 1 FROM judge_state WHERE account = ?", (batches[0][0].account,)
                 ).fetchone()
                 is not None
             )
-            names: dict[str, str] = {}  # the batch's display names, the last one wins
-            for m in messages:
-                if self._insert_message(c, checkpoint, m, identities, judged):
-                    names.update(m.names)
-            if any(m.direction == "out" for m in messages):
-                _outbound_changed(c, checkpoint.account)
-            c.executemany(
-                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
-                "DO UPDATE SET name = excluded.name",
-                [(checkpoint.account, a, n) for a, n in names.items()],
+            for checkpoint, messages, skipped in batches:
+                self._insert_batch(c, checkpoint, messages, skipped, identities, judged)
+
+    def _insert_batch(
+        self,
+        c: sqlite3.Connection,
+        checkpoint: Checkpoint,
+        messages: Sequence[MessageFeatures],
+        skipped: Sequence[tuple[int, str]],
+        identities: frozenset[str],
+        judged: bool,
+    ) -> None:
+        names: dict[str, str] = {}  # the batch's display names, the last one wins
+        for m in messages:
+            if self._insert_message(c, checkpoint, m, identities, judged):
+                names.update(m.names)
+        if any(m.direction == "out" for m in messages):
+            _outbound_changed(c, checkpoint.account)
+        c.executemany(
+            "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (account, address) "
+            "DO UPDATE SET name = excluded.name",
+            [(checkpoint.account, a, n) for a, n in names.items()],
+        )
+        for uid, reason in skipped:
+            c.execute(
+                "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    checkpoint.account,
+                    checkpoint.folder,
+                    checkpoint.uidvalidity,
+                    uid,
+                    reason[:500],
+                    _now(),
+                ),
             )
-            for uid, reason in skipped:
-                c.execute(
-                    "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        checkpoint.account,
-                        checkpoint.folder,
-                        checkpoint.uidvalidity,
-                        uid,
-                        reason[:500],
-                        _now(),
-                    ),
-                )
-            self._write_checkpoint(c, checkpoint)
+        self._write_checkpoint(c, checkpoint)
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.transaction() as c:
