@@ -1086,12 +1086,10 @@ class Store:
                 self.conn.execute("SELECT address, name FROM names WHERE account = ?", (account,))
             )
         out: dict[str, str] = {}
-        for i in range(0, len(addresses), 500):
-            chunk = list(addresses[i : i + 500])
+        for chunk, marks in _pieces(addresses):
             out.update(
                 self.conn.execute(
-                    "SELECT address, name FROM names WHERE account = ? "
-                    f"AND address IN ({', '.join('?' * len(chunk))})",
+                    f"SELECT address, name FROM names WHERE account = ? AND address IN ({marks})",
                     (account, *chunk),
                 )
             )
@@ -1109,15 +1107,14 @@ def _dirty_for(c: sqlite3.Connection, account: str, m: MessageFeatures) -> None:
             [(account, a) for a in (*m.to, *m.cc, *m.bcc)],
         )
         refs = list(dict.fromkeys((*m.in_reply_to, *m.references)))
-        for i in range(0, len(refs), 500):  # a reply changes who was answered
-            chunk = refs[i : i + 500]
+        for chunk, marks in _pieces(refs):  # a reply changes who was answered
             c.execute(
                 # By Message-ID (INDEXED BY: the planner otherwise walks every received
                 # message of the account through the sender index, once per reply).
                 "INSERT OR IGNORE INTO dirty_senders SELECT DISTINCT account, sender FROM "
                 "messages INDEXED BY messages_msgid WHERE account = ? AND +direction = 'in' "
                 "AND message_id IN "
-                f"({', '.join('?' * len(chunk))})",
+                f"({marks})",
                 (account, *chunk),
             )
 
@@ -1462,8 +1459,7 @@ def latest_rows(store: Store, account: str, addresses: Sequence[str]) -> dict[st
     """Each address's newest received message (the one a draft answers) as its
     _LATEST_COLS values, a few statements for thousands of addresses."""
     out: dict[str, tuple[Any, ...]] = {}
-    for i in range(0, len(addresses), 500):
-        chunk = list(addresses[i : i + 500])
+    for chunk, _ in _pieces(addresses):
         cur = store.conn.execute(
             f"WITH s(a) AS (VALUES {', '.join(['(?)'] * len(chunk))}) "
             f"SELECT s.a, {_LATEST_COLS} FROM s JOIN messages ON messages.id = ("
@@ -1586,6 +1582,14 @@ def read_status(store: Store) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- judgement cache
+def _pieces(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """``values`` in pieces of 500, each with its placeholders (``?, ?, ...``): an IN
+    list stays well under SQLite's limit on bound parameters."""
+    for i in range(0, len(values), 500):
+        chunk = list(values[i : i + 500])
+        yield chunk, ", ".join("?" * len(chunk))
+
+
 _SELECT_ENTRIES = (
     "SELECT address, name, inbound, outbound, action, sender_json, suggestion_json, "
     "decision, latest FROM sender_cache WHERE account = ?"
@@ -1604,11 +1608,10 @@ def snapshot_rows(
     only until that many bytes were read."""
     out: dict[str, tuple[int, bytes]] = {}
     held = 0
-    for i in range(0, len(addresses), 500):
-        chunk = list(addresses[i : i + 500])
+    for chunk, marks in _pieces(addresses):
         for a, max_id, data in conn.execute(
             "SELECT address, max_id, data FROM history_snapshots WHERE account = ? "
-            f"AND address IN ({', '.join('?' * len(chunk))})",
+            f"AND address IN ({marks})",
             (account, *chunk),
         ):
             out[a] = (max_id, bytes(data))
@@ -1671,12 +1674,11 @@ class JudgeCache:
     def max_ids(self, account: str, addresses: Sequence[str]) -> dict[str, int]:
         """The newest stored received message (messages.id) of some senders."""
         out: dict[str, int] = {}
-        for i in range(0, len(addresses), 500):
-            chunk = list(addresses[i : i + 500])
+        for chunk, marks in _pieces(addresses):
             out.update(
                 self.conn.execute(
                     "SELECT sender, MAX(id) FROM messages WHERE account = ? AND direction = "
-                    f"'in' AND sender IN ({', '.join('?' * len(chunk))}) GROUP BY sender",
+                    f"'in' AND sender IN ({marks}) GROUP BY sender",
                     (account, *chunk),
                 )
             )
@@ -1694,11 +1696,10 @@ class JudgeCache:
 
     def repeats(self, account: str, sender: str, upto_id: int, message_ids: Sequence[str]) -> bool:
         """Whether a sender's mail up to ``upto_id`` holds any of these Message-IDs."""
-        for i in range(0, len(message_ids), 500):
-            chunk = list(message_ids[i : i + 500])
+        for chunk, marks in _pieces(message_ids):
             if self.conn.execute(
                 "SELECT 1 FROM messages WHERE account = ? AND direction = 'in' AND sender = ? "
-                f"AND id <= ? AND message_id IN ({', '.join('?' * len(chunk))}) LIMIT 1",
+                f"AND id <= ? AND message_id IN ({marks}) LIMIT 1",
                 (account, sender, upto_id, *chunk),
             ).fetchone():
                 return True
@@ -1708,13 +1709,12 @@ class JudgeCache:
         """Message-ID -> when the user first answered it (None: undated answers), for
         those of these the user's stored mail answers (as build_histories reads it)."""
         out: dict[str, int | None] = {}
-        for i in range(0, len(message_ids), 500):
-            chunk = list(message_ids[i : i + 500])
+        for chunk, marks in _pieces(message_ids):
             out.update(
                 self.conn.execute(
                     "SELECT f.ref, MIN(o.date) FROM reply_refs f JOIN messages o ON "
                     "o.id = f.message WHERE o.account = ? AND o.direction = 'out' AND f.ref IN "
-                    f"({', '.join('?' * len(chunk))}) GROUP BY f.ref",
+                    f"({marks}) GROUP BY f.ref",
                     (account, *chunk),
                 )
             )
@@ -1749,12 +1749,11 @@ class JudgeCache:
         if addresses is None:
             return report_entries(self.conn, account)
         out: list[ReportEntry] = []
-        for i in range(0, len(addresses), 500):
-            chunk = list(addresses[i : i + 500])
+        for chunk, marks in _pieces(addresses):
             out += map(
                 ReportEntry._make,
                 self.conn.execute(
-                    _SELECT_ENTRIES + f" AND address IN ({', '.join('?' * len(chunk))})",
+                    _SELECT_ENTRIES + f" AND address IN ({marks})",
                     (account, *chunk),
                 ),
             )
@@ -1763,13 +1762,11 @@ class JudgeCache:
     def rows_of(self, account: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         """Some senders' cached rows (JSON decoded)."""
         out: list[dict[str, Any]] = []
-        for i in range(0, len(addresses), 500):
-            chunk = list(addresses[i : i + 500])
+        for chunk, marks in _pieces(addresses):
             out += [
                 json.loads(r[0])
                 for r in self.conn.execute(
-                    "SELECT row FROM sender_cache WHERE account = ? "
-                    f"AND address IN ({', '.join('?' * len(chunk))})",
+                    f"SELECT row FROM sender_cache WHERE account = ? AND address IN ({marks})",
                     (account, *chunk),
                 )
             ]
@@ -1957,13 +1954,12 @@ def _cache_row(account: str, j: JudgedRow) -> tuple[Any, ...]:
 
 def inbound_of(store: Store, account: str, senders: Sequence[str]) -> Iterator[Inbound]:
     """The stored received mail of some senders only (for a partial recompute)."""
-    for i in range(0, len(senders), 500):
-        chunk = list(senders[i : i + 500])
+    for chunk, marks in _pieces(senders):
         cur = store.conn.execute(
             # Ordered by sender first: the (account, direction, sender, date) index then
             # serves the whole query (by date alone SQLite walks the account's mail).
             _SELECT_INBOUND + " WHERE account = ? AND direction = 'in' AND sender IN "
-            f"({', '.join('?' * len(chunk))}) ORDER BY sender, date, id",
+            f"({marks}) ORDER BY sender, date, id",
             (account, *chunk),
         )
         yield from map(_inbound_row, cur)
