@@ -616,7 +616,10 @@ class Store:
         writes only ``derived`` data (caches and status, recomputable from the rest):
         an unchanged generation means nothing a scan reads has changed.
         """
-        self._begin()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _write_error(self.path, exc) from exc
         before = self.conn.total_changes
         try:
             yield self.conn
@@ -663,12 +666,6 @@ class Store:
                 for statement in _split_sql(sql):
                     c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
-
-    def _begin(self) -> None:
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise _write_error(self.path, exc) from exc
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
