@@ -458,3 +458,107 @@ def test_entries_read_ahead_are_used_only_while_no_one_else_wrote(tmp_path: Path
                     preload=pre)
         assert not pre.used_entries and got.recomputed == 0
         assert '"inbound": 5' in got.parts[0] and got.parts == slow_parts(store)
+
+
+def test_read_and_answered_marks_patch_kept_histories(tmp_path: Path, monkeypatch) -> None:
+    """Another client marks messages read, answered, flagged, in either of two folders,
+    between scans that also bring new mail and replies: a kept history gets the changed
+    \\Seen/\\Answered patched in (and is written again with them), a \\Flagged change
+    marks no one, and a message the history cannot name (no Message-ID, or filed twice)
+    has its sender read whole. The rows equal a full recompute at every step."""
+    import inbox_filter.judgement as J
+
+    monkeypatch.setattr(J, "KEEP_MIN_MESSAGES", 1)
+    monkeypatch.setattr(J, "REKEEP_MIN_MESSAGES", 3)
+    patched: list[str] = []
+    real_patch = J.patch_flags
+
+    def counting_patch(h, changes, answered_at):
+        done = real_patch(h, changes, answered_at)
+        if done:
+            patched.append(h.address)
+        return done
+
+    monkeypatch.setattr(J, "patch_flags", counting_patch)
+    rnd = random.Random(8)
+    people = [f"p{i}@x{i % 3}.example" for i in range(8)]
+    archive = Checkpoint("a", "Archive", "inbox", 1, 0, None, None, None)
+    marks = ["\\Seen", "", "\\Answered", "\\Answered \\Seen", "\\Flagged", "\\Flagged \\Seen"]
+    with Store.open(tmp_path / "s") as store:
+        uid = 0
+        stored: list[tuple[str, str, float]] = []
+        for _ in range(80):
+            uid += 1
+            p, day = rnd.choice(people), float(rnd.randint(0, 300))
+            stored.append((f"<m{uid}@x>", p, day))
+            store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>")])
+        assert judge(store, "a", ME, PolicySettings(), NOW).full
+        flagged_only = 0
+        for step in range(60):
+            uid += 1
+            kind = rnd.choice(["marks", "marks", "marks", "in", "reply", "copy", "nomid"])
+            if kind == "marks":
+                for _ in range(rnd.randint(1, 5)):
+                    folder = "Archive" if rnd.random() < 0.2 else "INBOX"
+                    target = rnd.randint(1, uid)
+                    row = store.conn.execute(
+                        "SELECT id, flags, sender FROM messages WHERE folder = ? AND uid = ?",
+                        (folder, target)).fetchone()
+                    new = rnd.choice(marks)
+
+                    def marked(row=row) -> int:
+                        return store.conn.execute("SELECT COUNT(*) FROM dirty_flags WHERE id = ?",
+                                                  (row and row[0],)).fetchone()[0]
+
+                    was = marked()
+                    store.update_flags("a", folder, 1, [(target, new)])
+                    if row is None or row[1] == new:
+                        continue
+                    judged = {"\\Seen", "\\Answered"}
+                    if judged & set(row[1].split()) == judged & set(new.split()):
+                        flagged_only += 1
+                        assert marked() == was, f"step {step}"
+                    else:
+                        assert marked() == 1, f"step {step}"
+            elif kind == "in":
+                p, day = rnd.choice(people), rnd.uniform(0, 300)
+                stored.append((f"<m{uid}@x>", p, day))
+                store.save_batch(INBOX, [feat(uid, p, ME[0], "in", day, f"<m{uid}@x>")])
+            elif kind == "reply":
+                mid, p, day = rnd.choice(stored)
+                store.save_batch(SENT, [feat(uid, ME[0], p, "out", max(0.0, day - 1),
+                                             f"<r{uid}@me>", irt=mid)])
+            elif kind == "copy":  # filed in a second folder: marks on it are read whole
+                mid, p, day = rnd.choice(stored)
+                store.save_batch(archive, [feat(uid, p, ME[0], "in", day, mid)])
+            else:  # no Message-ID: marks on it are read whole
+                store.save_batch(INBOX, [feat(uid, rnd.choice(people), ME[0], "in",
+                                              rnd.uniform(0, 300), "")])
+            inc = judge(store, "a", ME, PolicySettings(), NOW)
+            assert not inc.full
+            assert inc.rows == reference(store, tmp_path / "ref", NOW), f"step {step}: {kind}"
+        assert len(patched) >= 20, len(patched)
+        assert flagged_only >= 5
+
+
+def test_a_flag_the_judgement_does_not_read_marks_no_one(tmp_path: Path) -> None:
+    """\\Flagged and keywords change no score: storing them marks no sender for the next
+    judgement; \\Seen and \\Answered do, once per message."""
+    with Store.open(tmp_path) as store:
+        store.save_batch(INBOX, [feat(1, "p@x.example", ME[0], "in", 3, "<m1@x>"),
+                                 feat(2, "p@x.example", ME[0], "in", 2, "<m2@x>")])
+        judge(store, "a", ME, PolicySettings(), NOW)
+        cache = JudgeCache(store)
+        assert store.update_flags("a", "INBOX", 1, [(1, "\\Flagged"), (2, "$Label1")]) == 2
+        assert cache.dirty("a") == []
+        assert store.update_flags("a", "INBOX", 1, [(1, "\\Flagged \\Seen")]) == 1
+        assert store.update_flags("a", "INBOX", 1, [(1, "\\Flagged \\Seen")]) == 0
+        assert cache.dirty("a") == ["p@x.example"] and cache.appended("a") == {"p@x.example"}
+        assert cache.flag_changes("a", "p@x.example", 10) == [("<m1@x>", "\\Flagged \\Seen", 1)]
+        assert cache.flag_changes("a", "p@x.example", 0) == []
+        # The same message again (\\Answered): still one mark; judged, none left.
+        store.update_flags("a", "INBOX", 1, [(1, "\\Answered \\Flagged \\Seen")])
+        assert len(cache.flag_changes("a", "p@x.example", 10)) == 1
+        row = judge(store, "a", ME, PolicySettings(), NOW).rows[0]
+        assert (row["seen"], row["replied"]) == (1, 1)
+        assert cache.dirty("a") == [] and cache.flag_changes("a", "p@x.example", 10) == []

@@ -46,6 +46,7 @@ from .core.history import (
     SenderHistory,
     build_histories,
     extend,
+    patch_flags,
     restore,
     snapshot,
 )
@@ -409,12 +410,12 @@ def _judge(
     changed = set(cache.dirty(account))
     appended = cache.appended(account)
     dirty = sorted(changed | set(cache.expired(account, ref)))
-    extended: dict[str, tuple[int, int]] = {}
+    extended: dict[str, tuple[int, int, bool]] = {}
     if dirty:
         names = store.names(account, dirty)
         with store.reading():
-            # Senders with nothing but new mail (or a closing window) and a kept history:
-            # extended. Everyone else: read whole.
+            # Senders with nothing but new mail, read/answered marks (or a closing window)
+            # and a kept history: brought up to date. Everyone else: read whole.
             only_new = [a for a in dirty if a in appended or a not in changed]
             histories, extended = _extended(cache, account, only_new, names, preload)
             rest = [a for a in dirty if a not in histories]
@@ -643,13 +644,14 @@ def _extended(
     addresses: list[str],
     names: dict[str, str],
     preload: Preload | None = None,
-) -> tuple[dict[str, SenderHistory], dict[str, tuple[int, int]]]:
-    """Kept histories of some senders, extended by the mail stored since; and, for each,
-    the newest message it now holds and how many were added. A sender whose new mail
-    repeats a Message-ID, or whose history was not kept, is left out: it is read whole
-    instead."""
+) -> tuple[dict[str, SenderHistory], dict[str, tuple[int, int, bool]]]:
+    """Kept histories of some senders, with the read/answered marks changed since
+    patched in and extended by the mail stored since; and, for each, the newest message
+    it now holds, how many were added and whether marks were patched. Left out, and read
+    whole instead: a sender whose history was not kept, whose new mail repeats a
+    Message-ID, or whose marked message has no Message-ID or shares it with another."""
     out: dict[str, SenderHistory] = {}
-    newest: dict[str, tuple[int, int]] = {}
+    newest: dict[str, tuple[int, int, bool]] = {}
     for a, (max_id, data) in cache.snapshots(account, addresses).items():
         h = preload.take(a, max_id, data) if preload is not None else None
         if h is None:
@@ -657,6 +659,13 @@ def _extended(
         if h is None:  # damaged or of another version: read whole instead
             continue
         h.name = names.get(a, "")
+        marked = cache.flag_changes(account, a, max_id)
+        if marked:
+            if any(mid is None or copies != 1 for mid, _, copies in marked):
+                continue  # which copy the history holds is build_histories' choice
+            changes = [(mid, flags) for mid, flags, _ in marked if mid is not None]
+            if not patch_flags(h, changes, cache.answered_at(account, [m for m, _ in changes])):
+                continue
         new = cache.inbound_after(account, a, max_id)
         # A message is counted once (its Message-ID; without one, its folder and UID,
         # which no other row shares): a repeat is left to the whole read, which keeps
@@ -666,7 +675,7 @@ def _extended(
             continue
         extend(h, (m for _, m in new), cache.answered_at(account, keys) if keys else {})
         out[a] = h
-        newest[a] = (max((i for i, _ in new), default=max_id), len(new))
+        newest[a] = (max((i for i, _ in new), default=max_id), len(new), bool(marked))
     return out, newest
 
 
@@ -675,7 +684,7 @@ def _to_keep(
     account: str,
     done: list[str],
     histories: dict[str, SenderHistory],
-    extended: dict[str, tuple[int, int]],
+    extended: dict[str, tuple[int, int, bool]],
 ) -> dict[str, Kept | None]:
     """What to keep of the recomputed senders' histories for the next scan (None:
     nothing, and forget what was kept: it no longer describes their mail). A sender
@@ -683,13 +692,14 @@ def _to_keep(
     big = [a for a, h in histories.items() if h.inbound >= KEEP_MIN_MESSAGES]
     ids = {
         **cache.max_ids(account, [a for a in big if a not in extended]),
-        **{a: newest for a, (newest, _) in extended.items()},
+        **{a: newest for a, (newest, _, _) in extended.items()},
     }
     out: dict[str, Kept | None] = {}
     for a in done:
         if a in extended and a in big:
-            grown = extended[a][1]
-            if grown < max(REKEEP_MIN_MESSAGES, histories[a].inbound // 8):
+            _, grown, patched = extended[a]
+            # A patched history is always written again: the kept one has the old marks.
+            if not patched and grown < max(REKEEP_MIN_MESSAGES, histories[a].inbound // 8):
                 continue
         out[a] = Kept(ids[a], snapshot(histories[a])) if a in big and a in ids else None
     return out

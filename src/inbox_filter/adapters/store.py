@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..core.features import MessageFeatures
-from ..core.history import Inbound, MessageTone, Outbound
+from ..core.history import Inbound, MessageTone, Outbound, judged_flags
 from ..core.suggestions import SentSeen, Suggestion
 from ..errors import StoreError
 
@@ -439,6 +439,22 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         -- cached row (their report entries make that ~8 MB at 10^5 messages, ~7 ms).
         CREATE INDEX sender_cache_valid_from ON sender_cache(account, valid_from);
         CREATE INDEX sender_cache_valid_to ON sender_cache(account, valid_to);
+        """,
+    ),
+    (
+        19,
+        "a read or answered mark patches a kept history",
+        """
+        -- Received messages whose \\Seen or \\Answered changed since their sender's row
+        -- was computed; a change of any other flag changes no score and marks nothing.
+        -- A sender with nothing else changed and a kept history has these messages
+        -- patched in it instead of being read again whole. Derived, like dirty_appends.
+        CREATE TABLE dirty_flags (
+            account TEXT NOT NULL,
+            address TEXT NOT NULL,
+            id      INTEGER NOT NULL,        -- messages.id
+            PRIMARY KEY (account, address, id)
+        );
         """,
     ),
 )
@@ -924,21 +940,24 @@ class Store:
     def update_flags(
         self, account: str, folder: str, uidvalidity: int, changes: Iterable[tuple[int, str]]
     ) -> int:
+        """Store new flags; a received message whose \\Seen or \\Answered changed marks
+        itself for its sender's next judgement (dirty_flags). Returns how many changed."""
         n = 0
         with self.transaction() as c:
             for uid, flags in changes:
-                changed = c.execute(
-                    "UPDATE messages SET flags = ? WHERE account = ? AND folder = ? AND "
-                    "uidvalidity = ? AND uid = ? AND flags != ?",
-                    (flags, account, folder, uidvalidity, uid, flags),
-                ).rowcount
-                if changed:
-                    n += changed
+                row = c.execute(
+                    "SELECT id, flags, sender, direction FROM messages WHERE account = ? AND "
+                    "folder = ? AND uidvalidity = ? AND uid = ?",
+                    (account, folder, uidvalidity, uid),
+                ).fetchone()
+                if row is None or row[1] == flags:
+                    continue
+                c.execute("UPDATE messages SET flags = ? WHERE id = ?", (flags, row[0]))
+                n += 1
+                if row[3] == "in" and row[2] and judged_flags(row[1]) != judged_flags(flags):
                     c.execute(
-                        "INSERT OR IGNORE INTO dirty_senders SELECT account, sender FROM messages "
-                        "WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ? "
-                        "AND direction = 'in'",
-                        (account, folder, uidvalidity, uid),
+                        "INSERT OR IGNORE INTO dirty_flags VALUES (?, ?, ?)",
+                        (account, row[2], row[0]),
                     )
         return n
 
@@ -1648,21 +1667,39 @@ class JudgeCache:
             r[0]
             for r in self.conn.execute(
                 "SELECT address FROM dirty_senders WHERE account = ? "
-                "UNION SELECT address FROM dirty_appends WHERE account = ?",
-                (account, account),
+                "UNION SELECT address FROM dirty_appends WHERE account = ? "
+                "UNION SELECT address FROM dirty_flags WHERE account = ?",
+                (account, account, account),
             )
         ]
 
     def appended(self, account: str) -> set[str]:
-        """Of those, the senders who only received new mail (nothing else changed)."""
+        """Of those, the senders who only received new mail or had messages marked read
+        or answered (nothing else changed): a kept history of theirs can be brought up to
+        date (see judgement._extended)."""
         return {
             r[0]
             for r in self.conn.execute(
                 "SELECT address FROM dirty_appends WHERE account = ? "
+                "UNION SELECT address FROM dirty_flags WHERE account = ? "
                 "EXCEPT SELECT address FROM dirty_senders WHERE account = ?",
-                (account, account),
+                (account, account, account),
             )
         }
+
+    def flag_changes(
+        self, account: str, sender: str, upto_id: int
+    ) -> list[tuple[str | None, str, int]]:
+        """(Message-ID, flags, copies) of a sender's messages up to ``upto_id`` whose
+        \\Seen or \\Answered changed (dirty_flags); copies: how many of the sender's
+        stored messages share that Message-ID."""
+        return self.conn.execute(
+            "SELECT m.message_id, m.flags, (SELECT COUNT(*) FROM messages d WHERE "
+            "d.account = m.account AND d.direction = 'in' AND d.sender = m.sender AND "
+            "d.message_id = m.message_id) FROM dirty_flags f JOIN messages m ON m.id = f.id "
+            "WHERE f.account = ? AND f.address = ? AND f.id <= ?",
+            (account, sender, upto_id),
+        ).fetchall()
 
     def snapshots(self, account: str, addresses: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         """address -> (max_id, the snapshot as stored) for the kept histories of some."""
@@ -1804,6 +1841,7 @@ class JudgeCache:
             c.execute("DELETE FROM sender_cache WHERE account = ?", (account,))
             c.execute("DELETE FROM dirty_senders WHERE account = ?", (account,))
             c.execute("DELETE FROM dirty_appends WHERE account = ?", (account,))
+            c.execute("DELETE FROM dirty_flags WHERE account = ?", (account,))
             c.execute("DELETE FROM history_snapshots WHERE account = ?", (account,))
 
     def put(
@@ -1851,10 +1889,11 @@ class JudgeCache:
         ``kept``: the histories to keep (None: forget a sender's kept history)."""
         with self.store.transaction(derived=True) as c:
             _keep(c, account, kept or {})
-            c.executemany(
-                "DELETE FROM dirty_appends WHERE account = ? AND address = ?",
-                [(account, a) for a in done],
-            )
+            for table in ("dirty_appends", "dirty_flags"):
+                c.executemany(
+                    f"DELETE FROM {table} WHERE account = ? AND address = ?",
+                    [(account, a) for a in done],
+                )
             for a in done:
                 if a in rows:
                     c.execute(_PUT_ROW, _cache_row(account, rows[a]))

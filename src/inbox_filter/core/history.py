@@ -28,6 +28,17 @@ class MessageTone:
     evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# The flags a judgement reads (Inbound.seen, Inbound.answered): a change of any other
+# flag (\\Flagged, keywords) changes no score.
+JUDGED_FLAGS = ("\\Seen", "\\Answered")
+
+
+def judged_flags(flags: str) -> tuple[bool, ...]:
+    """Which of JUDGED_FLAGS a stored flags string (space-separated) holds."""
+    names = flags.split()
+    return tuple(f in names for f in JUDGED_FLAGS)
+
+
 @dataclass(slots=True)  # not frozen: built once per stored message, frozen costs 5x
 class Inbound:
     """One message the user received, as stored."""
@@ -434,3 +445,30 @@ def extend(h: SenderHistory, new: Iterable[Inbound], answered_at: dict[str, int 
     for m in new:
         bisect.insort_right(h.received, _received(h, m, answered_at), key=_order)
     h._memo = None
+
+
+def patch_flags(
+    h: SenderHistory,
+    changes: Iterable[tuple[str, str]],
+    answered_at: dict[str, int | None],
+) -> bool:
+    """Give messages of ``h`` new flags: (Message-ID, flags) each; the history
+    build_histories makes of the stored mail once their flags changed. False (and h
+    unchanged) when a Message-ID is not one of h's messages.
+
+    The caller guarantees the rest: nothing else of theirs changed, and the stored
+    message is the only one of the sender's with that Message-ID (the one h holds).
+    ``answered_at`` holds the user's earliest answer to each answered Message-ID.
+    """
+    by_id = {r.message_id: r for r in h.received if r.message_id is not None}
+    todo: list[tuple[Received, bool, bool]] = []
+    for message_id, flags in changes:
+        r = by_id.get(message_id)
+        if r is None:
+            return False
+        seen, answered = judged_flags(flags)
+        todo.append((r, seen, answered or message_id in answered_at))
+    for r, seen, engaged in todo:
+        r.seen, r.engaged = seen, engaged
+    h._memo = None
+    return True
