@@ -169,8 +169,10 @@ def change_flags(
     server: DovecotServer, user: str, folder: str, count: int, seed: int = 1
 ) -> list[int]:
     """Change the flags of ``count`` messages through IMAP STORE, as another client would:
-    unread ones are marked read, read ones (un)flagged. Every chosen message changes
-    exactly once. Returns the UIDs changed."""
+    unread ones are marked read, read ones answered, read and answered ones unread again.
+    Every chosen message changes exactly once, and always in a flag the judgement reads
+    (\\Seen, \\Answered): the costly case, since a \\Flagged change marks no sender.
+    Returns the UIDs changed."""
     rng = random.Random(f"flags-{seed}-{folder}")
     with server.client(user, timeout=600) as c:
         c.select_folder(folder)  # read-write
@@ -181,10 +183,10 @@ def change_flags(
             f = flags[uid]
             if b"\\Seen" not in f:
                 key = ("add", b"\\Seen")
-            elif b"\\Flagged" in f:
-                key = ("remove", b"\\Flagged")
+            elif b"\\Answered" not in f:
+                key = ("add", b"\\Answered")
             else:
-                key = ("add", b"\\Flagged")
+                key = ("remove", b"\\Seen")
             groups.setdefault(key, []).append(uid)
         for (op, flag), uids in groups.items():
             fn = c.add_flags if op == "add" else c.remove_flags

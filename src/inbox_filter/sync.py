@@ -3,8 +3,9 @@
 Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
 1. EXAMINE; a changed UIDVALIDITY drops the folder's stored messages and resyncs it.
 2. Known messages: with CONDSTORE, only flags changed since the stored HIGHESTMODSEQ;
-   without it, one FLAGS sweep. Expunges: found by the sweep, or when EXISTS is less
-   than what we hold (then a UID SEARCH lists what is left).
+   without it, a sweep by UID SEARCH (present, UNSEEN, ANSWERED) that keeps the flags a
+   judgement reads current. Expunges: found by the sweep, or when EXISTS is less than
+   what we hold (then a UID SEARCH lists what is left).
 3. New messages (UID > last seen), in batches: flags, dates, size and the needed
    header fields; then, only for received mail that needs its text, the BODYSTRUCTURE
    of the multipart ones and at most 16 KB of the first text part. Each batch and the
@@ -33,6 +34,7 @@ from .analysis import (
     headers_of,
 )
 from .core.features import Direction, MessageFeatures, RawMessage, TextPart
+from .core.history import with_judged_flags
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -287,15 +289,22 @@ def _sync_folder(
                     ((u, " ".join(f)) for u, f in changed.items()),
                 )
         else:
-            current = session.fetch_flags(cp.last_uid)
+            # Without CONDSTORE a sweep: which stored messages are still there, and which
+            # are unread and answered, the two flags a judgement reads (JUDGED_FLAGS).
+            # Three lists of numbers cost ~0.1 s at 10^5 messages where FETCH FLAGS
+            # costs ~2 s to parse; other flags keep the value they were first stored with.
+            present = session.search_uids(cp.last_uid)
+            unseen = session.search_uids(cp.last_uid, "UNSEEN")
+            answered = session.search_uids(cp.last_uid, "ANSWERED")
             stored = store.uids(account, folder, cp.uidvalidity)
-            rep.flags_updated = store.update_flags(
-                account,
-                folder,
-                cp.uidvalidity,
-                ((u, " ".join(f)) for u, f in current.items() if stored.get(u) != " ".join(f)),
-            )
-            gone = [u for u in stored if u not in current]
+            changes = []
+            for u, flags in stored.items():
+                if u in present:
+                    now = with_judged_flags(flags, u not in unseen, u in answered)
+                    if now != flags:
+                        changes.append((u, now))
+            rep.flags_updated = store.update_flags(account, folder, cp.uidvalidity, changes)
+            gone = [u for u in stored if u not in present]
             rep.removed = store.remove_uids(account, folder, cp.uidvalidity, gone)
 
     # New messages. UIDNEXT unchanged means nothing arrived (RFC 3501 §2.3.1.1).

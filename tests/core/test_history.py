@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from inbox_filter.core.addresses import normalize_identities
-from inbox_filter.core.history import Inbound, Outbound, build_histories
+from inbox_filter.core.history import (
+    Inbound,
+    Outbound,
+    build_histories,
+    judged_flags,
+    with_judged_flags,
+)
 
 ME = normalize_identities(["me@example.org", "assistant@example.org"])
 
@@ -44,3 +50,17 @@ def test_duplicates_across_folders_count_once() -> None:
     bob = build_histories(rows_in, rows_out, ME)["bob@x.org"]
     assert bob.outbound == 2
     assert bob.inbound == 3
+
+
+def test_judged_flags_set_in_a_stored_flags_string() -> None:
+    """The sweep without CONDSTORE sets \\Seen and \\Answered and keeps the rest."""
+    assert judged_flags("\\Answered \\Flagged") == (False, True)
+    assert with_judged_flags("\\Flagged \\Seen", True, False) == "\\Flagged \\Seen"  # as is
+    assert with_judged_flags("\\Flagged \\Seen", False, True) == "\\Answered \\Flagged"
+    assert with_judged_flags("", True, True) == "\\Answered \\Seen"
+    assert with_judged_flags("$Label1 \\Answered \\Seen", False, False) == "$Label1"
+    for flags in ("", "\\Seen", "$x \\Answered", "\\Answered \\Deleted \\Seen"):
+        assert with_judged_flags(flags, *judged_flags(flags)) == flags
+        for seen in (False, True):
+            for answered in (False, True):
+                assert judged_flags(with_judged_flags(flags, seen, answered)) == (seen, answered)

@@ -191,13 +191,29 @@ def test_flag_sweep_without_condstore(dovecot_factory, tmp_path: Path) -> None:
             c.select_folder("INBOX")
             uids = c.search(["FROM", "sales@vendor.example"])
             c.add_flags(uids[:2], [b"\\Seen"])
+            c.add_flags(uids[1:2], [b"\\Answered"])
             c.delete_messages(uids[2:])
             c.expunge()
+            c.remove_flags(c.search(["FROM", "friend@example.com"]), [b"\\Seen"])
+            # A flag no judgement reads: the sweep neither asks nor counts it.
+            c.remove_flags(c.search(["FROM", "news@list.example"]), [b"\\Flagged"])
+            before = server.folder_state(user)
         res = scan_account(settings, settings.accounts[0], settings.general.state_dir)
+        assert server.folder_state(user) == before  # the sweep changes no flag
         inbox = next(f for f in res.report.folders if f.folder == "INBOX")
-        assert (inbox.flags_updated, inbox.removed, len(inbox.headers_fetched)) == (2, 1, 0)
+        assert (inbox.flags_updated, inbox.removed, len(inbox.headers_fetched)) == (3, 1, 0)
         pushy = res.histories["sales@vendor.example"]
-        assert (pushy.inbound, pushy.seen) == (2, 2)
+        assert (pushy.inbound, pushy.seen, pushy.replied) == (2, 2, 1)
+        assert res.histories["friend@example.com"].seen == 0
+        # What is stored is what a first scan of the mailbox as it now is stores.
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        cfg = write_config(fresh, server, user)
+        again = load_settings(cfg)
+        first = scan_account(again, again.accounts[0], again.general.state_dir)
+        for h in ("sales@vendor.example", "friend@example.com", "news@list.example"):
+            a, b = res.histories[h], first.histories[h]
+            assert (a.inbound, a.seen, a.replied) == (b.inbound, b.seen, b.replied), h
 
 
 def test_expunge_detected_with_condstore(dovecot: DovecotServer, tmp_path: Path) -> None:

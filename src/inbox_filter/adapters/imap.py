@@ -511,6 +511,13 @@ class ImapSession:
         )
         return sorted(u for u in found if u > last_uid)
 
+    def search_uids(self, last_uid: int, key: str | None = None) -> set[int]:
+        """UIDs 1..last_uid present in the folder, or only those a search key matches
+        (``UNSEEN``, ``ANSWERED``): a list of numbers, far cheaper than FETCH FLAGS."""
+        criteria = ["UID", f"1:{last_uid}", *([key] if key else [])]
+        found = self._call("searching flags", self.client.search, criteria)
+        return {u for u in found if u <= last_uid}
+
     def all_uids(self) -> list[int]:
         return sorted(self._call("listing messages", self.client.search, ["ALL"]))
 
@@ -599,13 +606,11 @@ class ImapSession:
         resp = self._fetch(str(uid), ["BODY.PEEK[]"], "fetching a message")
         return response_item(resp.get(uid, {}), b"BODY[]") or None
 
-    def fetch_flags(
-        self, last_uid: int, changedsince: int | None = None
-    ) -> dict[int, tuple[str, ...]]:
-        """FLAGS of messages 1..last_uid; only those changed since a MODSEQ with CONDSTORE."""
+    def fetch_flags(self, last_uid: int, changedsince: int) -> dict[int, tuple[str, ...]]:
+        """FLAGS of the messages 1..last_uid changed since a MODSEQ (CONDSTORE)."""
         if last_uid < 1:
             return {}
-        modifiers = f"CHANGEDSINCE {changedsince}" if changedsince is not None else None
+        modifiers = f"CHANGEDSINCE {changedsince}"
         resp = self._fetch(f"1:{last_uid}", ["FLAGS"], "fetching flags", modifiers)
         return {
             uid: _flags(d.get(b"FLAGS", ()))

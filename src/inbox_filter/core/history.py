@@ -39,6 +39,16 @@ def judged_flags(flags: str) -> tuple[bool, ...]:
     return tuple(f in names for f in JUDGED_FLAGS)
 
 
+def with_judged_flags(flags: str, seen: bool, answered: bool) -> str:
+    """A stored flags string with \\Seen and \\Answered set as given (the string itself
+    when they already are; otherwise the names sorted, as stored)."""
+    if judged_flags(flags) == (seen, answered):
+        return flags
+    names = [f for f in flags.split() if f not in JUDGED_FLAGS]
+    names += [f for f, on in zip(JUDGED_FLAGS, (seen, answered), strict=True) if on]
+    return " ".join(sorted(names))
+
+
 @dataclass(slots=True)  # not frozen: built once per stored message, frozen costs 5x
 class Inbound:
     """One message the user received, as stored."""
