@@ -417,34 +417,91 @@ def test_malformed_corpus_through_imap(dovecot: DovecotServer, shared_data: Path
     assert stored + inbox.skipped == appended
 
 
-def test_header_fetch_reads_the_same_with_the_echo_shortened(dovecot: DovecotServer,
-                                                             tmp_path: Path) -> None:
-    """The 35-name echo of HEADER.FIELDS is renamed before imapclient parses it: every
-    item must come out exactly as the long way reads it."""
+def test_header_fetch_reads_the_same_with_items_renamed(dovecot: DovecotServer, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    """read_headers renames the 35-name echo of HEADER.FIELDS and INTERNALDATE before
+    imapclient parses the answer: every item must come out as imapclient reads it the
+    long way, and the arrival time as the same instant in UTC, whatever the local zone."""
+    import time
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from imapclient.response_parser import parse_fetch_response
+
     from inbox_filter.adapters import imap, secrets
-    from inbox_filter.adapters.imap import _HEADER_ECHO, _SHORT_HEADER_NAME, HEADER_ITEM, META_ITEMS
+    from inbox_filter.adapters.imap import internal_date, read_headers
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    user, _ = dovecot.new_user()
+    seed_small(dovecot, user, "Sent")
+    when = datetime(2024, 3, 10, 6, 30, 5, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    dovecot.append(user, "INBOX", mail("a@b.example", ME, "late", "x", mid="<late@b>"),
+                   msg_time=when)
+    settings = load_settings(write_config(tmp_path, dovecot, user))
+    acc = settings.accounts[0]
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in pw_env(dovecot, user).items():
+                mp.setenv(k, v)
+            with imap.connect(acc, secrets.get_credential(acc)) as session:
+                session.examine("INBOX")
+                uids = sorted(session.search_uids(100))
+                answer = session.fetch_headers_data(uids)
+                long = dict(parse_fetch_response(answer.data, False, True))
+                fetched = read_headers(answer)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert len(long) == 7 and [f.uid for f in fetched] == uids
+    for f in fetched:
+        item = long[f.uid]
+        (name,) = [k for k in item if k.startswith(b"BODY[HEADER.FIELDS")]
+        assert f.header == item[name] and f.size == item[b"RFC822.SIZE"]
+        assert f.flags == tuple(sorted(x.decode() for x in item[b"FLAGS"] if x != b"\\Recent"))
+        assert f.internal_date == item[b"INTERNALDATE"].astimezone(UTC)
+        assert f.internal_date is not None and f.internal_date.tzinfo == UTC
+    assert fetched[-1].internal_date == when
+    assert internal_date(b" 2-Jul-2022 03:29:47 -0130") == datetime(2022, 7, 2, 4, 59, 47, tzinfo=UTC)
+    assert internal_date(b"31-Feb-2022 03:29:47 +0000") is None  # no such day: not a crash
+
+
+def test_imaplib_formats_no_trace_unless_it_is_logged(dovecot: DovecotServer,
+                                                     tmp_path: Path) -> None:
+    """imapclient turns imaplib's trace to its most verbose: connect turns it off while
+    its logger drops it (the scan reads the same), and leaves it on when it is kept."""
+    import logging
+
+    from inbox_filter.adapters import imap, secrets
 
     user, _ = dovecot.new_user()
     seed_small(dovecot, user, "Sent")
     settings = load_settings(write_config(tmp_path, dovecot, user))
     acc = settings.accounts[0]
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in pw_env(dovecot, user).items():
-            mp.setenv(k, v)
-        with imap.connect(acc, secrets.get_credential(acc)) as session:
-            session.examine("INBOX")
-            items = [*META_ITEMS, HEADER_ITEM]
-            long = session._fetch("1:*", items, "test")
-            short = session._fetch("1:*", items, "test", shorten=(_HEADER_ECHO, _SHORT_HEADER_NAME))
-            fetched = list(session.fetch_headers(sorted(long)))
-    assert len(long) == 6 and set(long) == set(short)
-    for uid, item in long.items():
-        (name,) = [k for k in item if k.startswith(b"BODY[HEADER")]
-        assert name != _SHORT_HEADER_NAME and name.startswith(b"BODY[HEADER.FIELDS")
-        assert short[uid] == {**{k: v for k, v in item.items() if k != name},
-                              _SHORT_HEADER_NAME: item[name]}
-    assert [f.header for f in fetched] == [long[u][name] for u in sorted(long)
-                                           for name in long[u] if name.startswith(b"BODY[HEADER")]
+    trace = logging.getLogger("imapclient.imaplib")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    keep, before = Keep(), trace.level
+    trace.addHandler(keep)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in pw_env(dovecot, user).items():
+                mp.setenv(k, v)
+            got = {}
+            for level in (logging.WARNING, logging.DEBUG):
+                trace.setLevel(level)
+                with imap.connect(acc, secrets.get_credential(acc)) as session:
+                    session.examine("INBOX")
+                    got[level] = (session.client._imap.debug, session.fetch_headers([1, 2, 3]))
+    finally:
+        trace.setLevel(before)
+        trace.removeHandler(keep)
+    assert got[logging.WARNING][0] == 0 and got[logging.DEBUG][0] == 5
+    assert got[logging.WARNING][1] == got[logging.DEBUG][1] and len(got[logging.DEBUG][1]) == 3
+    assert any("FETCH" in m for m in seen)  # the trace, where it is wanted
 
 
 def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: DovecotServer,
