@@ -60,7 +60,8 @@ def normalize_address(addr: str) -> str:
     local, domain = addr.rsplit("@", 1)
     local = local.strip().strip('"')
     domain = domain.strip().rstrip(".").lower()
-    if not local or not domain or any(c.isspace() for c in local + domain):
+    whole = local + domain
+    if not local or not domain or whole.split() != [whole]:  # whitespace anywhere in it
         return ""
     try:
         domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain

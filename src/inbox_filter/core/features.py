@@ -171,6 +171,51 @@ def header_index(msg: Message) -> Headers:
     return out
 
 
+# What email.feedparser takes for a header line (its headerRE), and the characters
+# str.splitlines breaks at that its line reader (universal newlines) does not.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+
+
+def headers_of_block(header: bytes) -> Headers:
+    """``header_index(parse_header_block(header))``, twice as fast for the usual block:
+    ASCII, lines broken only by CR/LF. Anything else takes the parser's path.
+
+    The same steps as email.feedparser with the compat32 policy (headers-only): lines
+    up to the first that is not a header line; a leading continuation line, a ``From ``
+    line (an mbox envelope, wherever it is) and a line starting with ":" ignored; a
+    value is the rest of its first line without leading blanks, its continuation lines
+    joined as they are, trailing CR/LF removed. The equality is tested on every message
+    of the shared corpora and on generated blocks.
+    """
+    if not header.isascii() or any(b in header for b in _OTHER_BREAKS):
+        return header_index(parse_header_block(header))
+    out: Headers = {}
+    current: list[str] = []
+    for line in header.decode("ascii").splitlines(True):
+        if line[0] in " \t":  # a continuation: always a header line
+            if current:
+                current.append(line)
+            continue
+        if not _HEADER_LINE.match(line):
+            break  # the blank line, or the first line of a body
+        if current:
+            _add_header(out, current)
+            current = []
+        if line[0] != ":" and not line.startswith("From "):
+            current = [line]
+    if current:
+        _add_header(out, current)
+    return out
+
+
+def _add_header(out: Headers, lines: list[str]) -> None:
+    name, value = lines[0].split(":", 1)
+    if len(lines) > 1:
+        value += "".join(lines[1:])
+    out.setdefault(name.lower(), []).append(value.lstrip(" \t").rstrip("\r\n"))
+
+
 def _values(msg: Headers, name: str) -> list[str]:
     return msg.get(name.lower(), [])
 
@@ -211,7 +256,7 @@ def parse_date(value: str | None) -> datetime | None:
 
 def extract_features(raw: RawMessage) -> MessageFeatures:
     """The features of one message. Never raises on malformed headers."""
-    msg = header_index(parse_header_block(raw.header))
+    msg = headers_of_block(raw.header)
     names: dict[str, str] = {}
 
     def addresses(*headers: str) -> tuple[str, ...]:
