@@ -43,6 +43,7 @@ from .core.features import (
     extract_features,
 )
 from .core.history import MessageTone
+from .core.pickling import by_fields
 from .errors import InboxFilterError
 from .runctx import RunContext
 
@@ -87,6 +88,7 @@ def message_tone(subtype: str, text: str, subject: str) -> MessageTone:
     )
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class TextResult:
     tone: MessageTone | None

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from .addresses import decode_words, parse_address_list, strip_controls
 from .history import MessageTone
+from .pickling import by_fields
 
 # "junk": mail in the Junk folder, kept only to know who lands there (never scored).
 Direction = Literal["in", "out", "junk"]
@@ -80,6 +81,7 @@ _MSGID_RE = re.compile(r"<[^<>\s]+>")
 _header_parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class TextPart:
     """Where the first text part is and how it is encoded (from BODYSTRUCTURE, or
@@ -92,6 +94,7 @@ class TextPart:
     size: int  # encoded size in octets; 0 when only the header was read (unknown)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class RawMessage:
     """What a source hands to the core for one message."""
@@ -107,6 +110,7 @@ class RawMessage:
     text: bytes | None = None  # encoded bytes of the text part, at most TEXT_LIMIT
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class MessageFeatures:
     """What the store keeps for one message (no body)."""

@@ -15,8 +15,10 @@ from typing import Any
 
 from .addresses import is_identity
 from .bulk import bulk_signals
+from .pickling import by_fields
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class MessageTone:
     """Tone of one received message, as stored (scores 0..1, short evidence)."""
