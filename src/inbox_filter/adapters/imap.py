@@ -163,19 +163,18 @@ def read_headers(answer: HeaderAnswer) -> list[FetchedHeader]:
 
 def _renamed(data: list[Any]) -> list[Any]:
     """A header answer with items renamed (_RENAMES) where imapclient would read them
-    slowly; only item names are touched, never a literal's data."""
-    out: list[Any] = []
-    for d in data:
-        if isinstance(d, tuple):
-            head = d[0]
-            for long, short in _RENAMES:
-                head = head.replace(long, short)
-            out.append((head, *d[1:]))
-        elif isinstance(d, bytes) and b"INTERNALDATE" in d:  # no literal in this message
-            out.append(d.replace(b'INTERNALDATE "', _RAW_DATE + b' "'))
-        else:
-            out.append(d)
-    return out
+    slowly; only item names are touched, never a literal's data (a line and a literal
+    come as a pair: the names are in the line)."""
+
+    def rename(line: bytes) -> bytes:
+        for long, short in _RENAMES:
+            line = line.replace(long, short)
+        return line
+
+    return [
+        (rename(d[0]), *d[1:]) if isinstance(d, tuple) else rename(d) if isinstance(d, bytes) else d
+        for d in data
+    ]
 
 
 _MONTHS = {
