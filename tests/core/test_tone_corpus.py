@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from inbox_filter.core import politeness
+from inbox_filter.core import politeness, tone
 from inbox_filter.core.tone import html_to_text, new_text, score_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache  # several tests read the same folders
 def _bodies(root: Path) -> list[tuple[str, str, str]]:
     """(file name, subject, plain body) of every single-part text message under *root*."""
     out: list[tuple[str, str, str]] = []
@@ -88,6 +91,36 @@ def test_new_text_shrinks_replies_but_never_empties_them(shared_data: Path) -> N
         assert ">" not in [line[:1] for line in own.splitlines()]
         if _has_unquoted_text(body):
             assert own
+
+
+def _attribution_at_reference(lines: list[str], i: int) -> int:
+    """tone._attribution_at as first written: every window joined and matched."""
+    for n in (1, 2, 3):
+        chunk = " ".join(s.strip() for s in lines[i : i + n])
+        if tone._ATTRIBUTION_RE.match(chunk) or (n == 1 and tone._WROTE_RE.match(chunk)):
+            return n
+        if len(chunk) > 300:
+            break
+    return 0
+
+
+def test_fast_quote_cutting_reads_every_corpus_line_as_before(shared_data: Path) -> None:
+    # new_text's shortcuts (one pattern for all separators; no attribution without a
+    # colon) must decide every line of real mail as the plain loops did.
+    separate = [re.compile(p, re.IGNORECASE) for p in tone._CUT_PATTERNS]
+    checked = cuts = attributions = 0
+    for folder in ("enron/lay-k/inbox", "spamassassin/easy-ham-1"):
+        for _name, _subject, body in _bodies(shared_data / folder):
+            lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            for i, line in enumerate(lines):
+                cut = any(rx.match(line) for rx in separate)
+                assert bool(tone._CUT_RE.match(line)) == cut, f"line {i} of {_name}"
+                expected = _attribution_at_reference(lines, i)
+                assert tone._attribution_at(lines, i) == expected, f"line {i} of {_name}"
+                checked += 1
+                cuts += cut
+                attributions += expected > 0
+    assert checked > 100_000 and cuts > 100 and attributions > 100, (checked, cuts, attributions)
 
 
 # --- training pipeline --------------------------------------------------------------------

@@ -538,20 +538,20 @@ def score_text(text: str, subject: str = "") -> ToneScores:
 
 _QUOTED_RE = re.compile(r"^\s*(?:>|\|(?=\s))")
 # Separators after which everything is someone else's message.
-_CUT_RES = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"^\s*-{2,}\s*original message\s*-{2,}\s*$",  # Outlook, Thunderbird
-        r"^\s*-{2,}\s*(?:original|forwarded) message\s*-*\s*$",
-        r"^\s*-{2,}\s*forwarded message\b",  # Gmail "---------- Forwarded message ---------"
-        r"^\s*-{2,}\s*forwarded by\b",  # Lotus Notes (Enron): "----- Forwarded by X on ..."
-        r"^\s*begin forwarded message:?\s*$",  # Apple Mail
-        r"^\s*(?:sent from my|sent via|sent using|sent from (?:mail|outlook|yahoo|samsung)|"
-        r"get outlook for|sent from the .{1,30} app)\b.{0,60}$",  # mobile footers
-        r"^\s*-- ?$",  # RFC 3676 section 4.3 signature separator ("-- ")
-        r"^\s*_{20,}\s*$",  # mailing-list footer / Outlook separator
-    )
+_CUT_PATTERNS = (
+    r"^\s*-{2,}\s*original message\s*-{2,}\s*$",  # Outlook, Thunderbird
+    r"^\s*-{2,}\s*(?:original|forwarded) message\s*-*\s*$",
+    r"^\s*-{2,}\s*forwarded message\b",  # Gmail "---------- Forwarded message ---------"
+    r"^\s*-{2,}\s*forwarded by\b",  # Lotus Notes (Enron): "----- Forwarded by X on ..."
+    r"^\s*begin forwarded message:?\s*$",  # Apple Mail
+    r"^\s*(?:sent from my|sent via|sent using|sent from (?:mail|outlook|yahoo|samsung)|"
+    r"get outlook for|sent from the .{1,30} app)\b.{0,60}$",  # mobile footers
+    r"^\s*-- ?$",  # RFC 3676 section 4.3 signature separator ("-- ")
+    r"^\s*_{20,}\s*$",  # mailing-list footer / Outlook separator
 )
+# One pattern for all of them: every line of every text is tried against it, and one
+# match call instead of eight is a fifth of new_text's time (each keeps its own anchors).
+_CUT_RE = re.compile("|".join(f"(?:{p})" for p in _CUT_PATTERNS), re.IGNORECASE)
 # "On Mon, Jan 1, 2024 at 10:00 AM X <x@y> wrote:" (and common translations); may wrap.
 _ATTRIBUTION_RE = re.compile(
     r"^\s*(?:on|am|le|el|il|op|em)\s.{0,300}(?:wrote|schrieb|a écrit|escribió|ha scritto|"
@@ -596,6 +596,10 @@ def _header_block_at(lines: Sequence[str], i: int) -> bool:
 
 def _attribution_at(lines: Sequence[str], i: int) -> int:
     """Number of lines (1-3) of a "... wrote:" attribution starting at *i*, else 0."""
+    # An attribution ends with a colon: most lines start none, and saying so in one
+    # C-level test is most of new_text's saving.
+    if ":" not in "".join(lines[i : i + 3]):
+        return 0
     for n in (1, 2, 3):
         chunk = " ".join(s.strip() for s in lines[i : i + n])
         if _ATTRIBUTION_RE.match(chunk) or (n == 1 and _WROTE_RE.match(chunk)):
@@ -614,7 +618,7 @@ def _cut_index(lines: Sequence[str]) -> tuple[int, set[int]]:
         if _QUOTED_RE.match(line):
             i += 1
             continue
-        if any(rx.match(line) for rx in _CUT_RES):
+        if _CUT_RE.match(line):
             return i, drop
         n = _attribution_at(lines, i)
         if n:
@@ -726,9 +730,7 @@ def new_text(body: str) -> str:
     return _tidy(
         ln
         for ln in lines
-        if not _QUOTED_RE.match(ln)
-        and not _HEADER_RE.match(ln)
-        and not any(rx.match(ln) for rx in _CUT_RES)
+        if not _QUOTED_RE.match(ln) and not _HEADER_RE.match(ln) and not _CUT_RE.match(ln)
     )
 
 
