@@ -35,6 +35,8 @@ def run(host: str, port: int, user: str, password: str, plan: dict[str, Any]) ->
         c.search(["UID", f"{folder['after'] + 1}:*"])
         for batch in folder["batches"]:
             fetched += len(c.fetch(batch["uids"], items))
+            if batch.get("parts"):
+                c.fetch(batch["parts"], ["BODY.PEEK[1.MIME]", "BODY.PEEK[1.1.MIME]"])
             if batch.get("structure"):
                 c.fetch(batch["structure"], ["BODYSTRUCTURE"])
             for t in batch["texts"]:

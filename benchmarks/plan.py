@@ -8,7 +8,8 @@ the socket's ``send`` recorded. No tone scoring and no store: only the conversat
 
 So the baselines replay the same command lines (batches, UID sets, sections) as the
 scan, derived from the product's constants (``META_ITEMS``, ``HEADER_ITEM``,
-``TEXT_LIMIT``, ``batch_size``) and its ``wants_text``/``find_text_part`` choices.
+``TEXT_LIMIT``, ``batch_size``) and its ``wants_text``/``mime_text_part``/
+``find_text_part`` choices.
 
 Making the plan is also the pass that first touches every message: Dovecot parses each
 file for BODYSTRUCTURE and caches it (dovecot.index.cache), and the files land in the
@@ -38,6 +39,7 @@ from inbox_filter.sync import FolderReport, _fetch_batch
 
 _TEXT_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[([0-9.]+)\]<0\.\d+>\)$")
 _STRUCTURE_FETCH = re.compile(r"^UID FETCH (\S+) \(BODYSTRUCTURE\)$")
+_PARTS_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[1\.MIME\] BODY\.PEEK\[1\.1\.MIME\]\)$")
 
 
 @dataclass(slots=True)
@@ -48,7 +50,8 @@ class FolderPlan:
     last_uid: int = 0
     messages: int = 0
     texts: int = 0
-    # [{"uids": [...], "structure": [...], "texts": [{"section": "1", "uids": [...]}]}],
+    # [{"uids": [...], "parts": [...], "structure": [...],
+    #   "texts": [{"section": "1", "uids": [...]}]}],
     # in command order
     batches: list[dict[str, Any]] = field(default_factory=list)
 
@@ -154,7 +157,9 @@ def make_plan(config: Path, password: str, after: dict[str, int] | None = None) 
                     scratch.save_batch(cp, list(known.values()), (), identities)
                 texts = []
                 structure: list[int] = []
-                # The header FETCH, then the multipart ones' structure, then the texts.
+                parts: list[int] = []
+                # The header FETCH, then the multipart ones' part headers (and the
+                # structure of those they do not settle), then the texts.
                 for line in _lines(sent[mark:])[1:]:
                     m = _TEXT_FETCH.match(line)
                     if m:
@@ -164,7 +169,12 @@ def make_plan(config: Path, password: str, after: dict[str, int] | None = None) 
                     m = _STRUCTURE_FETCH.match(line)
                     if m:
                         structure.extend(parse_uid_set(m.group(1).encode()))
-                fp.batches.append({"uids": batch, "structure": structure, "texts": texts})
+                    m = _PARTS_FETCH.match(line)
+                    if m:
+                        parts.extend(parse_uid_set(m.group(1).encode()))
+                fp.batches.append(
+                    {"uids": batch, "parts": parts, "structure": structure, "texts": texts}
+                )
                 fetched = set(rep.texts_fetched)
                 # The ideal counts every message's text part, which the scan never asks
                 # for: its size comes from a BODYSTRUCTURE fetch left out of the plan.

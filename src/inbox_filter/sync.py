@@ -7,8 +7,9 @@ Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
    judgement reads current. Expunges: found by the sweep, or when EXISTS is less than
    what we hold (then a UID SEARCH lists what is left).
 3. New messages (UID > last seen), in batches: flags, dates, size and the needed
-   header fields; then, only for received mail that needs its text, the BODYSTRUCTURE
-   of the multipart ones and at most 16 KB of the first text part. Each batch and the
+   header fields; then, only for received mail that needs its text, where a multipart
+   one's text is (the MIME headers of its first parts, else its BODYSTRUCTURE) and at
+   most 16 KB of the first text part. Each batch and the
    checkpoint that covers it are committed together.
 """
 
@@ -457,7 +458,7 @@ def _fetch_texts(
     """The raw messages, with the text of those whose tone is wanted (wants_text).
 
     A single-part message's text part comes from its header; a multipart one's from
-    its BODYSTRUCTURE, asked only for these messages.
+    the MIME headers of its first parts or its BODYSTRUCTURE, asked only for these.
     """
     parts: dict[int, TextPart] = {}
     multipart: list[int] = []
@@ -471,7 +472,7 @@ def _fetch_texts(
             parts[r.uid] = f.body
     with ctx.stage("fetch"):
         if multipart:
-            parts.update(session.fetch_structure(multipart))
+            parts.update(session.fetch_text_parts(multipart))
         texts = session.fetch_text(parts) if parts else {}
     rep.texts_fetched.extend(texts)
     return [

@@ -12,6 +12,7 @@ from inbox_filter.core.features import (
     extract_features,
     find_text_part,
     message_ids,
+    mime_text_part,
     parse_date,
     text_of_message,
 )
@@ -147,6 +148,31 @@ def test_text_part_from_the_header_alone() -> None:
     assert f.body is None
     f = _features_of(b"Content-Type: garbage\r\n\r\n")  # RFC 2045 §5.2: text/plain
     assert f.body is not None and f.body.subtype == "plain"
+
+
+def test_text_part_from_the_first_parts_mime_headers() -> None:
+    """Multipart mail: the MIME headers of parts 1 and 1.1 settle the part only when the
+    first leaf is a text/plain part that is not an attachment (what find_text_part
+    picks); anything else is left to the BODYSTRUCTURE (None)."""
+    plain = b"Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    alt = b"Content-Type: multipart/alternative; boundary=x\r\n\r\n"
+    html = b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+    assert mime_text_part(plain, plain) == TextPart("1", "plain", "iso-8859-1", "base64", 0)
+    assert mime_text_part(alt, plain) == TextPart("1.1", "plain", "iso-8859-1", "base64", 0)
+    assert mime_text_part(b"Content-Type: text/plain\r\n\r\n", b"") == TextPart(
+        "1", "plain", "us-ascii", "7bit", 0
+    )
+    # A plain part may follow: only the structure knows.
+    assert mime_text_part(html, html) is None
+    assert mime_text_part(alt, html) is None
+    assert mime_text_part(alt, alt) is None  # deeper than 1.1
+    attached = b"Content-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\n"
+    assert mime_text_part(attached, attached) is None
+    assert mime_text_part(b"Content-Type: message/rfc822\r\n\r\n", plain) is None
+    # No Content-Type: text/plain, or message/rfc822 in a digest; the parent decides.
+    assert mime_text_part(b"Content-Transfer-Encoding: 7bit\r\n\r\n", plain) is None
+    assert mime_text_part(alt, b"\r\n") is None
+    assert mime_text_part(b"", b"") is None
 
 
 def test_a_part_of_unknown_size_is_cut_at_the_limit() -> None:

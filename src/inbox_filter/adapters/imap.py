@@ -36,6 +36,7 @@ from ..core.features import (
     TextPart,
     find_text_part,
     message_ids,
+    mime_text_part,
     parse_header_block,
 )
 from ..core.suggestions import DraftSeen
@@ -47,8 +48,9 @@ log = logging.getLogger(__name__)
 HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(f.upper() for f in HEADER_FIELDS))
 # No BODYSTRUCTURE here: it is most of a header fetch's bytes (~700 per message) and of
 # imapclient's parsing time, and the header's Content-Type already locates the text of
-# single-part mail. It is asked (fetch_structure) only for multipart mail whose text
-# is wanted.
+# single-part mail. Multipart mail whose text is wanted has the MIME headers of its
+# first parts read (fetch_text_parts), and only where they do not settle it its
+# BODYSTRUCTURE (fetch_structure).
 META_ITEMS = ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE")
 
 
@@ -234,6 +236,11 @@ _SHORT_HEADER_NAME = b"BODY[HEADER]"
 # parsing a header answer); internal_date reads the one form servers send, into UTC.
 _RAW_DATE = b"X-INTERNALDATE"
 _RENAMES = ((_HEADER_ECHO, _SHORT_HEADER_NAME), (b'INTERNALDATE "', _RAW_DATE + b' "'))
+
+
+_PART_HEADER_ITEMS = ("BODY.PEEK[1.MIME]", "BODY.PEEK[1.1.MIME]")
+_FIRST_PART_MIME = b"BODY[1.MIME]"
+_FIRST_CHILD_MIME = b"BODY[1.1.MIME]"
 
 
 def response_item(item: dict[bytes, Any], prefix: bytes) -> bytes:
@@ -576,6 +583,29 @@ class ImapSession:
         parses it (in the analysis worker, during a large sync)."""
         data = self._fetch_data(uid_set(uids), [*META_ITEMS, HEADER_ITEM], "fetching headers")
         return HeaderAnswer(list(uids), data, self.client.normalise_times, _where(self.account))
+
+    def fetch_text_parts(self, uids: Sequence[int]) -> dict[int, TextPart]:
+        """The text part of each multipart message that has one: from the MIME headers of
+        its part 1 and 1.1 where they settle it (core.features.mime_text_part), else from
+        its BODYSTRUCTURE. Two header literals cost imapclient a fifth of the parsing
+        of a structure, whose every quoted string it reads a character at a time."""
+        resp = self._fetch(uid_set(uids), _PART_HEADER_ITEMS, "fetching part headers")
+        out: dict[int, TextPart] = {}
+        unsure: list[int] = []
+        for uid in uids:
+            item = resp.get(uid)
+            if item is None:
+                continue  # expunged meanwhile
+            part = mime_text_part(
+                response_item(item, _FIRST_PART_MIME), response_item(item, _FIRST_CHILD_MIME)
+            )
+            if part is None:
+                unsure.append(uid)
+            else:
+                out[uid] = part
+        if unsure:
+            out.update(self.fetch_structure(unsure))
+        return out
 
     def fetch_structure(self, uids: Sequence[int]) -> dict[int, TextPart]:
         """The text part of each message that has one, from its BODYSTRUCTURE."""

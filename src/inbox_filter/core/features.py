@@ -356,6 +356,34 @@ def header_text_part(msg: Headers) -> tuple[TextPart | None, bool]:
     return TextPart("1", subtype, charset, encoding, 0), False
 
 
+def mime_text_part(first: bytes, first_child: bytes) -> TextPart | None:
+    """A multipart message's text part from the MIME headers of its part 1 and part 1.1
+    (``BODY[1.MIME]``, ``BODY[1.1.MIME]``), where they settle it; else None, and only
+    the BODYSTRUCTURE can say.
+
+    They settle it when the first leaf of the tree is a ``text/plain`` part that is not
+    an attachment: part 1, or part 1.1 under a multipart part 1. That is the part
+    :func:`find_text_part` picks (the first ``text/plain`` of the tree), with the same
+    charset and transfer encoding, its size unknown (0). A leaf without an explicit
+    Content-Type is left to the structure: its type depends on the parent (``message/
+    rfc822`` in a multipart/digest, RFC 2046 §5.1.5).
+    """
+    head = headers_of_block(first)
+    if not _values(head, "Content-Type"):
+        return None
+    part, multipart = header_text_part(head)
+    section = "1"
+    if multipart:
+        head = headers_of_block(first_child)
+        if not _values(head, "Content-Type"):
+            return None
+        part, multipart = header_text_part(head)
+        section = "1.1"
+    if multipart or part is None or part.subtype != "plain":
+        return None
+    return replace(part, section=section)
+
+
 # ------------------------------------------------------------------ BODYSTRUCTURE
 
 
