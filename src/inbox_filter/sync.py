@@ -211,6 +211,10 @@ def sync_imap(
         plan.append((folders.junk, "junk"))
     analyser = Analyser(ctx)
     finished = False
+    # A load cut short left indexes to build; a first sync loads before building them.
+    if store.restore_indexes():
+        log.info("%s: indexes of an interrupted first sync built", account)
+    deferred = not unchanged and store.defer_indexes()
     try:
         for folder, role in plan:
             ctx.check()
@@ -232,6 +236,15 @@ def sync_imap(
         finished = True
     finally:
         analyser.close(wait=finished)
+        if deferred:
+            try:
+                with ctx.stage("store"):
+                    store.restore_indexes()
+            except InboxFilterError:
+                if finished:
+                    raise
+                # The sync's own error goes on; the next sync builds them (deferred_indexes).
+                log.warning("%s: indexes left for the next sync to build", account)
     report.worker = dict(analyser.worker)
     return report
 

@@ -61,6 +61,50 @@ def test_batch_and_checkpoint_are_atomic(tmp_path: Path) -> None:
         assert s.message_count("acc", "INBOX", 5) == 2
 
 
+def _indexes(s: Store) -> dict[str, str]:
+    rows = s.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' "
+        "AND sql IS NOT NULL"
+    )
+    return dict(rows.fetchall())
+
+
+def test_first_load_defers_the_secondary_indexes_and_loses_none(tmp_path: Path) -> None:
+    """A first sync drops the secondary indexes of messages (kept in deferred_indexes),
+    and they come back as they were: after the load, or at the next open's sync when the
+    load was cut short (a process killed with them dropped)."""
+    cp = Checkpoint("acc", "INBOX", "inbox", 5, 3, None, None, None)
+    with Store.open(tmp_path) as s:
+        before = _indexes(s)
+        assert len(before) >= 5
+        assert s.defer_indexes()
+        assert _indexes(s) == {}
+        s.save_batch(cp, [feat(1), feat(2), feat(3)])
+        s.save_batch(cp, [feat(1)])  # a retried batch: the unique index still holds
+        assert s.message_count("acc", "INBOX", 5) == 3
+        # Cut short: the process ends here without building them.
+    with Store.open(tmp_path) as s:
+        assert not s.defer_indexes()  # not empty: a second load keeps its indexes
+        assert s.restore_indexes() == len(before)
+        assert _indexes(s) == before
+        assert s.restore_indexes() == 0  # nothing left to build
+    with Store.open(tmp_path / "judged") as s:
+        # An account judged before (its mail since gone) keeps them: storing marks
+        # senders through them.
+        s.conn.execute("INSERT INTO judge_state VALUES ('acc', 'k', 0)")
+        s.conn.commit()
+        assert not s.defer_indexes() and len(_indexes(s)) == len(before)
+    with Store.open(tmp_path) as s:
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        plan = " ".join(
+            str(r) for r in s.conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE account = ? AND message_id = ?",
+                ("acc", "<m1@x>"),
+            )
+        )
+        assert "messages_msgid" in plan
+
+
 def test_reset_flags_and_remove(tmp_path: Path) -> None:
     cp = Checkpoint("acc", "INBOX", "inbox", 5, 3, None, None, None)
     with Store.open(tmp_path) as s:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from inbox_filter.adapters.store import Store
 from inbox_filter.config import load_settings
 from inbox_filter.service import scan_account
 from tests.dovecot import DovecotServer
@@ -72,6 +73,15 @@ def test_incremental_fetches_only_new(dovecot: DovecotServer, tmp_path: Path) ->
         first = scan_account(settings, acc, settings.general.state_dir)
         inbox = next(f for f in first.report.folders if f.folder == "INBOX")
         assert len(inbox.headers_fetched) == 6
+        # The first sync loaded messages before their secondary indexes, and built them.
+        with Store.open(settings.general.state_dir) as store, Store.open(tmp_path / "x") as new:
+            def indexes(st: Store) -> list[tuple[str, str]]:
+                return st.conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+                ).fetchall()
+
+            assert indexes(store) == indexes(new)
+            assert store.conn.execute("SELECT COUNT(*) FROM deferred_indexes").fetchone()[0] == 0
         # Text only for people's mail: not for the list, not for the user's own Sent mail.
         assert len(inbox.texts_fetched) == 4
         assert all(not f.texts_fetched for f in first.report.folders if f.role == "sent")
