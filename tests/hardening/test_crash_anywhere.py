@@ -37,12 +37,18 @@ def seeded(server: DovecotServer) -> str:
     return user
 
 
-def snapshot(tmp: Path) -> tuple[int, Counter[tuple[str, str]], str]:
+def snapshot(tmp: Path) -> tuple[int, Counter[tuple[str, str]], str, list[str], int]:
+    """Messages, suggestions, integrity, and the indexes (a first sync drops and builds
+    them again: a kill between leaves them for the next sync to build)."""
     db = sqlite3.connect(tmp / "state" / "state.sqlite3")
     try:
         n = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         sugg = Counter(db.execute("SELECT address, state FROM suggestions").fetchall())
-        return n, sugg, db.execute("PRAGMA integrity_check").fetchone()[0]
+        indexes = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        )]
+        deferred = db.execute("SELECT COUNT(*) FROM deferred_indexes").fetchone()[0]
+        return n, sugg, db.execute("PRAGMA integrity_check").fetchone()[0], indexes, deferred
     finally:
         db.close()
 
