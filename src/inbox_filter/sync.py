@@ -214,7 +214,7 @@ def sync_imap(
     # A load cut short left indexes to build; a first sync loads before building them.
     if store.restore_indexes():
         log.info("%s: indexes of an interrupted first sync built", account)
-    deferred = not unchanged and store.defer_indexes()
+    deferred = store.defer_indexes()
     try:
         for folder, role in plan:
             ctx.check()

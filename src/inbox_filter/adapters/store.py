@@ -842,12 +842,13 @@ class Store:
         included). Their SQL is kept in deferred_indexes in the same transaction, so a
         load cut short loses none: restore_indexes builds them at the next sync. The
         unique index stays (INSERT OR IGNORE needs it). False when anything is stored."""
+        # No judged account either: storing for one marks senders through an index
+        # (_dirty_for), and its mail may all have gone with a UIDVALIDITY change.
+        stored = "SELECT 1 FROM messages UNION ALL SELECT 1 FROM judge_state LIMIT 1"
+        if self.conn.execute(stored).fetchone():
+            return False  # every later sync: a read, not the write lock
         with self.transaction() as c:
-            # No judged account either: storing for one marks senders through an index
-            # (_dirty_for), and its mail may all have gone with a UIDVALIDITY change.
-            if c.execute(
-                "SELECT 1 FROM messages UNION ALL SELECT 1 FROM judge_state LIMIT 1"
-            ).fetchone():
+            if c.execute(stored).fetchone():
                 return False
             rows = c.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
@@ -862,6 +863,8 @@ class Store:
         """Build the indexes defer_indexes dropped (after a load, or one cut short).
         Returns how many were built."""
         built = 0
+        if self.conn.execute("SELECT 1 FROM deferred_indexes LIMIT 1").fetchone() is None:
+            return 0  # the usual case: a read, not the write lock
         with self.transaction() as c:
             for name, sql in c.execute("SELECT name, sql FROM deferred_indexes").fetchall():
                 exists = c.execute(
