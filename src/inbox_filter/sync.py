@@ -15,10 +15,11 @@ Per IMAP folder (RFC 3501 §2.3.1.1, RFC 4549 §4, RFC 7162):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from .adapters.imap import FetchedHeader, Folders, FolderStatus, ImapSession
@@ -211,31 +212,47 @@ def sync_imap(
         plan.append((folders.junk, "junk"))
     analyser = Analyser(ctx)
     finished = False
-    # A load cut short left indexes to build; a first sync loads before building them.
-    if store.restore_indexes():
-        log.info("%s: indexes of an interrupted first sync built", account)
-    deferred = store.defer_indexes()
     try:
-        for folder, role in plan:
-            ctx.check()
-            report.folders.append(
-                _sync_folder(
-                    session,
-                    store,
-                    folder,
-                    role,
-                    identities,
-                    progress,
-                    ctx,
-                    tone_filter if role == "inbox" else None,
-                    (unchanged or {}).get(folder),
-                    analyser,
-                    prepare if role == "inbox" else None,
+        with _indexes_after_a_first_load(store, account, ctx):
+            for folder, role in plan:
+                ctx.check()
+                report.folders.append(
+                    _sync_folder(
+                        session,
+                        store,
+                        folder,
+                        role,
+                        identities,
+                        progress,
+                        ctx,
+                        tone_filter if role == "inbox" else None,
+                        (unchanged or {}).get(folder),
+                        analyser,
+                        prepare if role == "inbox" else None,
+                    )
                 )
-            )
         finished = True
     finally:
         analyser.close(wait=finished)
+    report.worker = dict(analyser.worker)
+    return report
+
+
+@contextlib.contextmanager
+def _indexes_after_a_first_load(
+    store: Store, account: str, ctx: RunContext | None = None
+) -> Iterator[None]:
+    """A first sync loads messages before their secondary indexes and builds them after
+    (Store.defer_indexes); indexes a load cut short left unbuilt are built first."""
+    ctx = ctx or RunContext()
+    if store.restore_indexes():
+        log.info("%s: indexes of an interrupted first sync built", account)
+    deferred = store.defer_indexes()
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
         if deferred:
             try:
                 with ctx.stage("store"):
@@ -245,8 +262,6 @@ def sync_imap(
                     raise
                 # The sync's own error goes on; the next sync builds them (deferred_indexes).
                 log.warning("%s: indexes left for the next sync to build", account)
-    report.worker = dict(analyser.worker)
-    return report
 
 
 def _sync_folder(
@@ -509,50 +524,51 @@ def sync_local(
     by_folder: dict[str, list[LocalItem]] = {}
     for item in source.items():
         by_folder.setdefault(item.folder, []).append(item)
-    for folder, items in by_folder.items():
-        t0 = time.perf_counter()
-        role = "sent" if items[0].direction == "out" else "inbox"
-        rep = FolderReport(folder, role)
-        cp = store.checkpoint(account, folder) or Checkpoint(
-            account, folder, role, 1, 0, None, None, None
-        )
-        stored = store.uids(account, folder, cp.uidvalidity)
-        present = {i.uid for i in items}
-        rep.removed = store.remove_uids(
-            account, folder, cp.uidvalidity, [u for u in stored if u not in present]
-        )
-        rep.flags_updated = store.update_flags(
-            account,
-            folder,
-            cp.uidvalidity,
-            (
-                (i.uid, " ".join(i.flags))
-                for i in items
-                if i.uid in stored and stored[i.uid] != " ".join(i.flags)
-            ),
-        )
-        new = [i for i in items if i.uid not in stored]
-        rep.new = len(new)
-        for start in range(0, len(new), batch_size):
-            chunk = new[start : start + batch_size]
-            raws: list[RawMessage] = []
-            skipped: list[tuple[int, str]] = []
-            for item in chunk:
-                try:
-                    raws.append(source.read(item))
-                except InboxFilterError as exc:
-                    skipped.append((item.uid, str(exc)))
-                except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
-                    log.warning("%s/%s: message skipped: %r", account, folder, exc)
-                    skipped.append((item.uid, repr(exc)))
-            rep.headers_fetched.extend(r.uid for r in raws)
-            features, bad = _analyse_batch(raws, f"{account}/{folder}")
-            skipped += bad
-            rep.skipped += len(skipped)
-            cp = replace(cp, last_uid=max(cp.last_uid, len(stored) + start + len(chunk)))
-            store.save_batch(cp, features, skipped, identities)
-            progress(folder, start + len(chunk), len(new))
-        store.save_checkpoint(cp)
-        rep.seconds = time.perf_counter() - t0
-        report.folders.append(rep)
+    with _indexes_after_a_first_load(store, account):
+        for folder, items in by_folder.items():
+            t0 = time.perf_counter()
+            role = "sent" if items[0].direction == "out" else "inbox"
+            rep = FolderReport(folder, role)
+            cp = store.checkpoint(account, folder) or Checkpoint(
+                account, folder, role, 1, 0, None, None, None
+            )
+            stored = store.uids(account, folder, cp.uidvalidity)
+            present = {i.uid for i in items}
+            rep.removed = store.remove_uids(
+                account, folder, cp.uidvalidity, [u for u in stored if u not in present]
+            )
+            rep.flags_updated = store.update_flags(
+                account,
+                folder,
+                cp.uidvalidity,
+                (
+                    (i.uid, " ".join(i.flags))
+                    for i in items
+                    if i.uid in stored and stored[i.uid] != " ".join(i.flags)
+                ),
+            )
+            new = [i for i in items if i.uid not in stored]
+            rep.new = len(new)
+            for start in range(0, len(new), batch_size):
+                chunk = new[start : start + batch_size]
+                raws: list[RawMessage] = []
+                skipped: list[tuple[int, str]] = []
+                for item in chunk:
+                    try:
+                        raws.append(source.read(item))
+                    except InboxFilterError as exc:
+                        skipped.append((item.uid, str(exc)))
+                    except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
+                        log.warning("%s/%s: message skipped: %r", account, folder, exc)
+                        skipped.append((item.uid, repr(exc)))
+                rep.headers_fetched.extend(r.uid for r in raws)
+                features, bad = _analyse_batch(raws, f"{account}/{folder}")
+                skipped += bad
+                rep.skipped += len(skipped)
+                cp = replace(cp, last_uid=max(cp.last_uid, len(stored) + start + len(chunk)))
+                store.save_batch(cp, features, skipped, identities)
+                progress(folder, start + len(chunk), len(new))
+            store.save_checkpoint(cp)
+            rep.seconds = time.perf_counter() - t0
+            report.folders.append(rep)
     return report

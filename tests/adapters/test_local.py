@@ -58,6 +58,11 @@ def test_maildir_flags_folders_and_readonly(tmp_path: Path) -> None:
     assert "z@x.org" not in res.histories  # Archive is not mapped
     assert any("Archive" in n for n in res.notes)
     assert tree_digest(tmp_path / "mail") == before
+    # The first import loaded before building the indexes, and built them all.
+    with Store.open(tmp_path / "state") as st, Store.open(tmp_path / "fresh") as fresh:
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        assert st.conn.execute(query).fetchall() == fresh.conn.execute(query).fetchall()
+        assert st.conn.execute("SELECT COUNT(*) FROM deferred_indexes").fetchone()[0] == 0
 
     # Second run: nothing new is parsed; a flag change is picked up.
     res2 = scan_local(spec, ("me@x.org",), tmp_path / "state")
