@@ -36,7 +36,7 @@ def run(host: str, port: int, user: str, password: str, plan: dict[str, Any]) ->
         for batch in folder["batches"]:
             fetched += len(c.fetch(batch["uids"], items))
             if batch.get("parts"):
-                c.fetch(batch["parts"], ["BODY.PEEK[1.MIME]", "BODY.PEEK[1.1.MIME]"])
+                c.fetch(batch["parts"], plan["part_items"])
             if batch.get("structure"):
                 c.fetch(batch["structure"], ["BODYSTRUCTURE"])
             for t in batch["texts"]:

@@ -39,7 +39,7 @@ from inbox_filter.sync import FolderReport, _fetch_batch
 
 _TEXT_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[([0-9.]+)\]<0\.\d+>\)$")
 _STRUCTURE_FETCH = re.compile(r"^UID FETCH (\S+) \(BODYSTRUCTURE\)$")
-_PARTS_FETCH = re.compile(r"^UID FETCH (\S+) \(BODY\.PEEK\[1\.MIME\] BODY\.PEEK\[1\.1\.MIME\]\)$")
+_PARTS_FETCH = re.compile(rf"^UID FETCH (\S+) \({re.escape(' '.join(imap._PART_HEADER_ITEMS))}\)$")
 
 
 @dataclass(slots=True)
@@ -64,6 +64,7 @@ class Plan:
     condstore: bool
     header_items: list[str]
     text_limit: int
+    part_items: list[str] = field(default_factory=lambda: list(imap._PART_HEADER_ITEMS))
     messages: int = 0
     texts: int = 0
     header_bytes: int = 0  # the header-field literals the server returned

@@ -587,7 +587,7 @@ class ImapSession:
     def fetch_text_parts(self, uids: Sequence[int]) -> dict[int, TextPart]:
         """The text part of each multipart message that has one: from the MIME headers of
         its part 1 and 1.1 where they settle it (core.features.mime_text_part), else from
-        its BODYSTRUCTURE. Two header literals cost imapclient a fifth of the parsing
+        its BODYSTRUCTURE. Two header literals cost imapclient a quarter of the parsing
         of a structure, whose every quoted string it reads a character at a time."""
         resp = self._fetch(uid_set(uids), _PART_HEADER_ITEMS, "fetching part headers")
         out: dict[int, TextPart] = {}
