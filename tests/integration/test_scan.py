@@ -606,6 +606,22 @@ def test_text_part_from_header_matches_bodystructure(dovecot: DovecotServer, sha
                 u for u in uids if isinstance(structures[u][b"BODYSTRUCTURE"][0], list)
             ]
             from_parts = session.fetch_text_parts(multipart_uids)
+            # The scan's reader of FETCH answers reads Dovecot's bytes as imaplib does.
+            raw = session.client._imap
+            for items in (
+                [*imap.META_ITEMS, imap.HEADER_ITEM],
+                list(imap._PART_HEADER_ITEMS),
+                ["UID", "BODYSTRUCTURE"],
+                ["BODY.PEEK[1]<0.2048>"],
+            ):
+                args = ("FETCH", "1:*", "({})".format(" ".join(items)))
+                ours = raw._untagged_response(
+                    *imap.read_fetch_answer(raw, raw._command("UID", *args)), "FETCH"
+                )
+                theirs = raw._untagged_response(
+                    *raw._command_complete("FETCH", raw._command("UID", *args)), "FETCH"
+                )
+                assert ours == theirs and len(ours[1]) >= len(uids), items
     assert len(heads) == len(uids) > 2500
 
     def same(a: object, b: object) -> bool:  # the part, whatever its size is known as
