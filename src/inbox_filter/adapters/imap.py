@@ -157,8 +157,8 @@ def read_headers(answer: HeaderAnswer) -> list[FetchedHeader]:
                 uid=uid,
                 flags=_flags(item.get(b"FLAGS", ())),
                 internal_date=idate,
-                size=int(item.get(b"RFC822.SIZE") or 0),
-                header=response_item(item, _HEADER_FIELDS_KEY),
+                size=int(item.get(_SHORT_SIZE) or item.get(b"RFC822.SIZE") or 0),
+                header=item.get(_SHORT_HEADER_NAME) or response_item(item, _HEADER_FIELDS_KEY),
             )
         )
     return out
@@ -224,19 +224,29 @@ def _flags(raw: Sequence[Any]) -> tuple[str, ...]:
 
 
 # The answer's name for BODY.PEEK[HEADER.FIELDS (...)]: BODY[HEADER.FIELDS (...)], or
-# BODY[HEADER] where read_headers shortened the echo (see _SHORT_HEADER_NAME).
+# _SHORT_HEADER_NAME where read_headers shortened the echo.
 _HEADER_FIELDS_KEY = b"BODY[HEADER"
-# The server repeats our 35 field names in every message's answer, and imapclient's
-# lexer reads them a character at a time: a third of the cost of parsing a header
-# FETCH. The echo is replaced by this short name before parsing (same data, same
-# parse otherwise; a server that echoes differently is simply parsed the long way).
+# imapclient's lexer reads a FETCH line a character at a time, so read_headers gives
+# the header answer's items short names before it parses (same data, same parse;
+# a server that answers differently is simply parsed the long way):
+# - the server repeats our 35 field names in every message's answer: a third of the
+#   cost of parsing a header FETCH;
+# - INTERNALDATE under another name reaches us as the server's bytes: imapclient would
+#   turn it into a naive local time through a general parser (a quarter of its time
+#   parsing a header answer); internal_date reads the one form servers send, into UTC;
+# - the other long names (RFC822.SIZE) are another fifth of what is left to lex.
+#   The names are replaced in the FETCH lines only, never in a literal; a keyword
+#   named RFC822.SIZE in the message's FLAGS list would be renamed too: it is kept
+#   as Z, a cost that cannot reach the mail.
 _HEADER_ECHO = HEADER_ITEM.replace("BODY.PEEK[", "BODY[", 1).encode()
-_SHORT_HEADER_NAME = b"BODY[HEADER]"
-# INTERNALDATE under another name reaches us as the server's bytes: imapclient would
-# turn it into a naive local time through a general parser (a quarter of its time
-# parsing a header answer); internal_date reads the one form servers send, into UTC.
-_RAW_DATE = b"X-INTERNALDATE"
-_RENAMES = ((_HEADER_ECHO, _SHORT_HEADER_NAME), (b'INTERNALDATE "', _RAW_DATE + b' "'))
+_SHORT_HEADER_NAME = b"H"
+_RAW_DATE = b"D"
+_SHORT_SIZE = b"Z"
+_RENAMES = (
+    (_HEADER_ECHO, _SHORT_HEADER_NAME),
+    (b'INTERNALDATE "', _RAW_DATE + b' "'),
+    (b" RFC822.SIZE ", b" " + _SHORT_SIZE + b" "),
+)
 
 
 # imaplib's reading of one "* n FETCH" line (its Untagged_status pattern, for FETCH).
