@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -287,14 +287,25 @@ class _Shared(Generic[T, R]):
         return shared
 
     def results(self) -> list[R]:
+        return list(self.each())
+
+    def each(self) -> Iterator[R]:
+        """The chunks' results in order, each as soon as it is there."""
+        try:
+            yield from self._each()
+        finally:  # a caller that stops early leaves nothing queued behind
+            for chunk in self.chunks:
+                if chunk.future is None and not chunk.done:
+                    self.analyser.unqueue(chunk)
+
+    def _each(self) -> Iterator[R]:
         analyser = self.analyser
-        out: list[R] = []
         for chunk in self.chunks:
             if chunk.future is None and not chunk.done:  # never given (or the worker broke)
                 analyser.unqueue(chunk)
                 analyser.here(chunk)
             if chunk.done:
-                out.append(chunk.result)  # type: ignore[arg-type]
+                yield chunk.result  # type: ignore[misc]
                 continue
             assert chunk.future is not None
             # Rather than wait, do the work the worker would reach last.
@@ -309,12 +320,11 @@ class _Shared(Generic[T, R]):
             except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
                 analyser.broken(exc)
                 analyser.here(chunk)
-                out.append(chunk.result)  # type: ignore[arg-type]
+                yield chunk.result  # type: ignore[misc]
                 continue
             _add(analyser.worker, took)
-            out.append(result)
             analyser.pump()
-        return out
+            yield result
 
 
 @dataclass(slots=True)
@@ -479,6 +489,23 @@ class Analyser:
     def _note_rss(self, future: concurrent.futures.Future[float]) -> None:
         with contextlib.suppress(Exception):
             self.worker["peak_rss_mb"] = future.result()
+
+    def active(self) -> bool:
+        """Whether a worker is there to share work with."""
+        return self.pool is not None
+
+    def share(
+        self, run: Callable[[Sequence[T]], tuple[R, dict[str, float]]], items: Sequence[T]
+    ) -> Iterator[R]:
+        """``run`` over each item, shared with the worker when there is one (else all
+        here); the results in the items' order, each as soon as it is there."""
+        if self.pool is None:
+            for item in items:
+                result, took = run([item])
+                _add(self.ctx.stages, took)
+                yield result
+            return
+        yield from _Shared.submit(self, run, items, 1).each()
 
     def read_headers(
         self, folder: str, direction: Direction, answer: HeaderAnswer

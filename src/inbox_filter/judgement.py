@@ -19,10 +19,13 @@ import json
 import logging
 import marshal
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .adapters.store import (
     JudgeCache,
@@ -60,6 +63,10 @@ from .core.policy import (
 )
 from .core.scoring import DAY, SenderScore, reference_time, score_sender
 from .core.suggestions import Lesson, learn
+from .errors import InboxFilterError
+
+if TYPE_CHECKING:
+    from .analysis import Analyser
 
 # Bump when scoring or decisions change meaning: cached rows are then recomputed.
 JUDGE_VERSION = 2
@@ -322,9 +329,12 @@ def judge(
     all_rows: bool = True,
     json_only: bool = False,
     preload: Preload | None = None,
+    helper: Analyser | None = None,
 ) -> Judgement:
     """Every correspondent's row (see _judge). ``preload`` serves this call only: what
-    it read is dropped after it (a second judgement's rows would not be re-read)."""
+    it read is dropped after it (a second judgement's rows would not be re-read).
+    ``helper``: the scan's analysis worker, which judges from scratch beside this
+    process (a first scan, or one after the judgement changed)."""
     try:
         return _judge(
             store,
@@ -335,6 +345,7 @@ def judge(
             all_rows=all_rows,
             json_only=json_only,
             preload=preload,
+            helper=helper,
         )
     finally:
         if preload is not None:
@@ -351,6 +362,7 @@ def _judge(
     all_rows: bool,
     json_only: bool,
     preload: Preload | None,
+    helper: Analyser | None = None,
 ) -> Judgement:
     """Every correspondent's row, recomputing only what changed since the last scan.
 
@@ -377,13 +389,12 @@ def _judge(
         suggestions: list[dict[str, Any]] = []
         everything: list[dict[str, Any]] = []
         judged = 0
-        for chunk in _chunks(cache.correspondents(account)):
-            with store.reading():
-                histories = _histories_of(store, account, chunk, identities, names)
-                kept = _to_keep(cache, account, chunk, histories, {})
-            rows = _as_cached(
-                store, account, _rows(histories, identities, learned, marks, now, ref)
-            )
+        spec = Rebuild(store.path, account, identities, learned, marks, now, ref, KEEP_MIN_MESSAGES)
+        chunks = [
+            (c, {a: names[a] for a in c if a in names})
+            for c in _chunks(cache.correspondents(account))
+        ]
+        for rows, kept in _rebuilt(store, spec, chunks, helper):
             cache.put(account, rows.values(), kept)
             judged += len(rows)
             if json_only:  # the report is joined from the cache: nothing kept (~15 MB at 100k)
@@ -456,6 +467,85 @@ REBUILD_CHUNK = 200
 # ... and at most about this many of their messages: a chunk with a few newsletters of
 # thousands of messages each is split (its histories are what a rebuild holds at once).
 REBUILD_MESSAGES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuild:
+    """What judging a chunk of correspondents from scratch needs besides the chunk
+    (plain data: it goes to the analysis worker)."""
+
+    path: Path
+    account: str
+    identities: frozenset[str]
+    policy: PolicySettings
+    marks: Marks
+    now: int
+    ref: int
+    keep_min: int  # KEEP_MIN_MESSAGES as the scan's process has it
+
+
+ChunkJob = tuple[list[str], dict[str, str]]  # correspondents, and their names
+Rebuilt = tuple[dict[str, JudgedRow], dict[str, Kept | None]]  # rows, histories to keep
+# The scan's own connection, for the chunks rebuild_chunks does in the scan's process.
+_HERE: dict[Path, Store] = {}
+
+
+def _rebuilt(
+    store: Store, spec: Rebuild, chunks: list[ChunkJob], helper: Analyser | None
+) -> Iterator[Rebuilt]:
+    """Each chunk's rows, in order: shared with the scan's analysis worker when it is
+    still there (a first scan: its sync used one), which reads the store through a
+    read-only connection of its own while this process writes the rows."""
+    if helper is None or not helper.active() or len(chunks) < 2:
+        for addresses, names in chunks:
+            yield _rebuild_chunk(store, spec, addresses, names)
+        return
+    _HERE[spec.path] = store
+    try:
+        for part in helper.share(partial(rebuild_chunks, spec), chunks):
+            yield from part
+    finally:
+        _HERE.pop(spec.path, None)
+
+
+def rebuild_chunks(
+    spec: Rebuild, jobs: Sequence[ChunkJob]
+) -> tuple[list[Rebuilt], dict[str, float]]:
+    """Judge chunks of correspondents from scratch: in the scan's process with its
+    connection, or in the worker with a read-only one (its time reported as "judge")."""
+    store = _HERE.get(spec.path)
+    if store is not None:
+        return [_rebuild_chunk(store, spec, a, n) for a, n in jobs], {}
+    t0 = time.perf_counter()
+    try:
+        store = _worker_store(spec.path)
+    except InboxFilterError as exc:
+        # Not the scan's error: the scan's process then does the chunk with its own.
+        raise RuntimeError(f"the worker cannot read the state database: {exc}") from exc
+    out = [_rebuild_chunk(store, spec, a, n) for a, n in jobs]
+    return out, {"judge": time.perf_counter() - t0}
+
+
+_WORKER_STORES: dict[Path, Store] = {}
+
+
+def _worker_store(path: Path) -> Store:
+    """The worker's read-only connection, opened once per database."""
+    store = _WORKER_STORES.get(path)
+    if store is None:
+        store = _WORKER_STORES[path] = Store.read_only(path)
+    return store
+
+
+def _rebuild_chunk(
+    store: Store, spec: Rebuild, addresses: list[str], names: dict[str, str]
+) -> Rebuilt:
+    cache = JudgeCache(store)
+    with store.reading():
+        histories = _histories_of(store, spec.account, addresses, spec.identities, names)
+        kept = _to_keep(cache, spec.account, addresses, histories, {}, spec.keep_min)
+    rows = _rows(histories, spec.identities, spec.policy, spec.marks, spec.now, spec.ref)
+    return _as_cached(store, spec.account, rows), kept
 
 
 def _chunks(correspondents: list[tuple[str, int]]) -> Iterator[list[str]]:
@@ -685,11 +775,13 @@ def _to_keep(
     done: list[str],
     histories: dict[str, SenderHistory],
     extended: dict[str, tuple[int, int, bool]],
+    keep_min: int | None = None,
 ) -> dict[str, Kept | None]:
     """What to keep of the recomputed senders' histories for the next scan (None:
     nothing, and forget what was kept: it no longer describes their mail). A sender
     left out keeps its snapshot: extended by a little, it is still a true prefix."""
-    big = [a for a, h in histories.items() if h.inbound >= KEEP_MIN_MESSAGES]
+    least = KEEP_MIN_MESSAGES if keep_min is None else keep_min
+    big = [a for a, h in histories.items() if h.inbound >= least]
     ids = {
         **cache.max_ids(account, [a for a in big if a not in extended]),
         **{a: newest for a, (newest, _, _) in extended.items()},

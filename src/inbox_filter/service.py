@@ -5,11 +5,12 @@ The CLI and (later) the daemon call these functions; they hold no state of their
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from . import __version__
 from .adapters import imap, secrets
 from .adapters.local import LocalSource, SourceSpec
 from .adapters.store import JudgeCache, Store
+from .analysis import Analyser
 from .config import AccountSettings, Settings
 from .core.addresses import domain_of, normalize_identities
 from .core.policy import PolicySettings, organisation_domains
@@ -127,6 +129,23 @@ class ScanResult:
         return self.parts
 
 
+@contextlib.contextmanager
+def _analyser(ctx: RunContext) -> Iterator[Analyser]:
+    """An analysis worker for the sync and the judgement; stopped, if still running, on
+    the way out (without waiting: the way out of a failure)."""
+    analyser = Analyser(ctx)
+    try:
+        yield analyser
+    finally:
+        analyser.close()
+
+
+def _done_with(analyser: Analyser, report: SyncReport) -> None:
+    """Stop the worker once nothing is left for it, and report its time and memory."""
+    analyser.close(wait=True)
+    report.worker = dict(analyser.worker)
+
+
 def scan_account(
     settings: Settings,
     account: AccountSettings,
@@ -159,7 +178,9 @@ def scan_account(
         with ctx.stage("connect"):
             session = imap.connect(account, credential)
         ctx.closers.append(session.client.shutdown)
-        with session:
+        # The sync's analysis worker stays for the judgement, which a first scan shares
+        # with it (judge's helper).
+        with session, _analyser(ctx) as analyser:
             unchanged = unchanged_folders(session, store)  # before LIST: see its docstring
             preload = Preload(store, account.name, entries=replay)
             folders = session.resolve_folders()
@@ -176,6 +197,7 @@ def scan_account(
                 tone_filter=lambda: tone_needed(store, account.name, identities, settings.policy),
                 unchanged=unchanged,
                 prepare=preload.start,
+                analyser=analyser,
             )
             ctx.check()
             key: str | None = None
@@ -189,6 +211,7 @@ def scan_account(
                     key = _replay_key(store, settings, account, at, listing, unsubscribe_options)
                     saved = store.replay(account.name, key)
                 if saved is not None:
+                    _done_with(analyser, report)
                     result = ScanResult(
                         account.name,
                         report,
@@ -213,7 +236,9 @@ def scan_account(
                     all_rows=False,
                     json_only=replay,
                     preload=preload,
+                    helper=analyser,
                 )
+            _done_with(analyser, report)
             ctx.check()
             with ctx.stage("drafts"):
                 drafts = run_drafts(

@@ -195,13 +195,15 @@ def sync_imap(
     tone_filter: Callable[[], NeedsTone] | None = None,
     unchanged: dict[str, FolderStatus] | None = None,
     prepare: Callable[[set[str]], None] | None = None,
+    analyser: Analyser | None = None,
 ) -> SyncReport:
     """Sync Sent first, then INBOX (then Junk, headers only): once Sent is known,
     ``tone_filter()`` can tell which senders' text is not worth fetching at all.
 
     ``prepare`` is called with the senders of each INBOX batch once their headers are
     read, before their texts are asked: what the caller does then runs while the server
-    works on the text FETCH (the scan waits for it)."""
+    works on the text FETCH (the scan waits for it). ``analyser``: the caller's, which
+    it closes itself (its worker can then go on to judge); else one of the sync's own."""
     ctx = ctx or RunContext()
     account = session.account.name
     report = SyncReport(account)
@@ -210,7 +212,8 @@ def sync_imap(
     if folders.junk:
         # Headers only: who lands in Junk is never offered an unsubscribe (RFC 8058 §6).
         plan.append((folders.junk, "junk"))
-    analyser = Analyser(ctx)
+    own = analyser is None
+    analyser = analyser or Analyser(ctx)
     finished = False
     try:
         with _indexes_after_a_first_load(store, account, ctx):
@@ -233,7 +236,8 @@ def sync_imap(
                 )
         finished = True
     finally:
-        analyser.close(wait=finished)
+        if own or not finished:
+            analyser.close(wait=finished)
     report.worker = dict(analyser.worker)
     return report
 

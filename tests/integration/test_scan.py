@@ -516,11 +516,13 @@ def test_imaplib_formats_no_trace_unless_it_is_logged(dovecot: DovecotServer,
 
 def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: DovecotServer,
                                                                tmp_path: Path) -> None:
-    """Large syncs decode and score text in a second process: the stored messages (tone
-    included) and the judgement are exactly those of in-process analysis."""
+    """Large syncs decode and score text in a second process, which then judges beside
+    the scan's process: the stored messages (tone included), the cached judgement rows,
+    the kept histories and the suggestions are exactly those of in-process work."""
+    import marshal
     import sqlite3
 
-    from inbox_filter import analysis
+    from inbox_filter import analysis, judgement
 
     user, _ = dovecot.new_user()
     seed_small(dovecot, user, "Sent")
@@ -530,6 +532,7 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
         dovecot.append(user, "INBOX", mail(f"Person {i} <p{i % 7}@people.example>", ME,
                                            f"note {i}", body, mid=f"<w{i}@people.example>"))
     results = {}
+    judged = {}
     for name, minimum in (("local", 10**9), ("worker", 1), ("pieces", 1)):
         (tmp_path / name).mkdir()
         # Batches of 8: several are in flight between fetch, worker and store.
@@ -539,6 +542,9 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
             for k, v in pw_env(dovecot, user).items():
                 mp.setenv(k, v)
             mp.setattr(analysis, "WORKER_MIN", minimum)
+            mp.setattr(judgement, "KEEP_MIN_MESSAGES", 2)  # histories kept: compared too
+            if name != "local":
+                mp.setattr(judgement, "REBUILD_CHUNK", 2)  # several chunks to share
             if name == "pieces":
                 # FETCH answers cut into 3-message pieces, texts sent two at a time, one
                 # chunk in flight: the main process takes work back, out of order.
@@ -551,11 +557,21 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
                           "tone_hostility, tone_pressure, tone_cold, tone_evidence FROM messages "
                           "ORDER BY folder, uid").fetchall()
         skipped = db.execute("SELECT folder, uid FROM skipped ORDER BY folder, uid").fetchall()
+        judged[name] = (
+            db.execute("SELECT * FROM sender_cache ORDER BY account, address").fetchall(),
+            # Compared as values: marshal's bytes depend on how objects are shared in
+            # the process that wrote them (its back-references), not on what they hold.
+            [(*r[:3], marshal.loads(r[3])) for r in db.execute(
+                "SELECT * FROM history_snapshots ORDER BY account, address")],
+        )
         results[name] = (res, rows, skipped)
     (local, local_rows, local_skipped), (worker, worker_rows, worker_skipped) = (
         results["local"], results["worker"])
     assert not local.report.worker
     assert worker.report.worker.get("tone", 0) > 0, "the worker scored tone"
+    assert worker.report.worker.get("judge", 0) > 0, "the worker judged correspondents"
+    assert len(judged["local"][0]) >= 8 and len(judged["local"][1]) >= 3
+    assert judged["worker"] == judged["local"] and judged["pieces"] == judged["local"]
     assert worker_rows == local_rows and len(local_rows) == 37
     assert sum(r[6] is not None for r in local_rows) >= 30  # tone stored for people's mail
     assert worker_skipped == local_skipped

@@ -628,6 +628,22 @@ class Store:
             ) from exc
         return store
 
+    @classmethod
+    def read_only(cls, path: Path) -> Store:
+        """A read-only connection to an existing state database, for another process
+        that reads beside this scan's writes (WAL: neither waits for the other)."""
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None
+            )
+            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the state database {path} cannot be read: {exc}",
+                "check the state folder's permissions",
+            ) from exc
+        return cls(conn, path)
+
     def close(self) -> None:
         self.conn.close()
 
