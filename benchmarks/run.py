@@ -554,7 +554,8 @@ def print_run(run: dict[str, Any]) -> None:
             print(
                 f"{name}: analysis worker (second process) fetch answers parsed "
                 f"{w.get('fetch', 0):.3f} s, parse {w.get('parse', 0):.3f} s, "
-                f"tone {w.get('tone', 0):.3f} s, peak RSS {w.get('peak_rss_mb', 0):.0f} MB"
+                f"tone {w.get('tone', 0):.3f} s, judge {w.get('judge', 0):.3f} s, "
+                f"peak RSS {w.get('peak_rss_mb', 0):.0f} MB"
             )
     noisy = [
         name
