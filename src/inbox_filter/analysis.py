@@ -287,44 +287,73 @@ class _Shared(Generic[T, R]):
         return shared
 
     def results(self) -> list[R]:
-        return list(self.each())
-
-    def each(self) -> Iterator[R]:
-        """The chunks' results in order, each as soon as it is there."""
-        try:
-            yield from self._each()
-        finally:  # a caller that stops early leaves nothing queued behind
-            for chunk in self.chunks:
-                if chunk.future is None and not chunk.done:
-                    self.analyser.unqueue(chunk)
-
-    def _each(self) -> Iterator[R]:
         analyser = self.analyser
+        out: list[R] = []
         for chunk in self.chunks:
             if chunk.future is None and not chunk.done:  # never given (or the worker broke)
                 analyser.unqueue(chunk)
                 analyser.here(chunk)
             if chunk.done:
-                yield chunk.result  # type: ignore[misc]
+                out.append(chunk.result)  # type: ignore[arg-type]
                 continue
             assert chunk.future is not None
             # Rather than wait, do the work the worker would reach last.
             while not chunk.future.done() and analyser.queue:
                 analyser.here(analyser.queue.pop())
                 analyser.pump()
-            try:
-                with analyser.ctx.stage("wait"):
-                    result, took = chunk.future.result()
-            except InboxFilterError:
-                raise  # the job's own answer (an unreadable FETCH), not a worker failure
-            except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
-                analyser.broken(exc)
-                analyser.here(chunk)
-                yield chunk.result  # type: ignore[misc]
-                continue
-            _add(analyser.worker, took)
-            analyser.pump()
-            yield result
+            out.append(self._collect(chunk))
+        return out
+
+    def as_done(self) -> Iterator[tuple[int, R]]:
+        """Each chunk's index and result as soon as it is there, in any order: nothing
+        is held for an earlier chunk (the worker's results, or this process's own work
+        on the newest chunks meanwhile)."""
+        analyser = self.analyser
+        left = dict(enumerate(self.chunks))
+        try:
+            while left:
+                for i, chunk in list(left.items()):
+                    if chunk.done or (chunk.future is not None and chunk.future.done()):
+                        del left[i]
+                        result = chunk.result if chunk.done else self._collect(chunk)
+                        # Let go of it here (the future holds it too): the caller keeps
+                        # what it wants of it.
+                        chunk.result = chunk.future = None
+                        chunk.items = ()
+                        yield i, result  # type: ignore[misc]
+                queued = [c for c in left.values() if c.future is None and not c.done]
+                if queued:  # the newest, which the worker would reach last
+                    analyser.unqueue(queued[-1])
+                    analyser.here(queued[-1])
+                    analyser.pump()
+                elif left:
+                    with analyser.ctx.stage("wait"):
+                        concurrent.futures.wait(
+                            [c.future for c in left.values() if c.future is not None],
+                            return_when=concurrent.futures.FIRST_COMPLETED,
+                        )
+        finally:  # a caller that stops early leaves nothing queued behind
+            for chunk in left.values():
+                if chunk.future is None and not chunk.done:
+                    analyser.unqueue(chunk)
+
+    def _collect(self, chunk: _Chunk[T, R]) -> R:
+        """A given chunk's result from the worker (waiting for it), or done here when
+        the worker failed."""
+        analyser = self.analyser
+        assert chunk.future is not None
+        try:
+            with analyser.ctx.stage("wait"):
+                result, took = chunk.future.result()
+        except InboxFilterError:
+            raise  # the job's own answer (an unreadable FETCH), not a worker failure
+        except Exception as exc:  # noqa: BLE001 - the worker died: do it here instead
+            analyser.broken(exc)
+            analyser.here(chunk)
+            return chunk.result  # type: ignore[return-value]
+        _add(analyser.worker, took)
+        analyser.pump()
+        return result
 
 
 @dataclass(slots=True)
@@ -496,16 +525,16 @@ class Analyser:
 
     def share(
         self, run: Callable[[Sequence[T]], tuple[R, dict[str, float]]], items: Sequence[T]
-    ) -> Iterator[R]:
+    ) -> Iterator[tuple[int, R]]:
         """``run`` over each item, shared with the worker when there is one (else all
-        here); the results in the items' order, each as soon as it is there."""
+        here): each item's index and result as soon as it is there, in any order."""
         if self.pool is None:
-            for item in items:
+            for i, item in enumerate(items):
                 result, took = run([item])
                 _add(self.ctx.stages, took)
-                yield result
+                yield i, result
             return
-        yield from _Shared.submit(self, run, items, 1).each()
+        yield from _Shared.submit(self, run, items, 1).as_done()
 
     def read_headers(
         self, folder: str, direction: Direction, answer: HeaderAnswer

@@ -385,7 +385,6 @@ def _judge(
         # Everyone, a chunk of correspondents at a time: memory stays that of one chunk's
         # histories (a 100,000-message mailbox at once costs ~90 MB more).
         cache.start_rebuild(account)
-        people: list[SenderSummary] = []
         suggestions: list[dict[str, Any]] = []
         everything: list[dict[str, Any]] = []
         judged = 0
@@ -394,17 +393,21 @@ def _judge(
             (c, {a: names[a] for a in c if a in names})
             for c in _chunks(cache.correspondents(account))
         ]
-        for rows, kept in _rebuilt(store, spec, chunks, helper):
+        # Chunks come as they are done (shared with the worker: in any order, so that
+        # none is held for an earlier one); people are listed in the chunks' order.
+        by_chunk: dict[int, list[SenderSummary]] = {}
+        for i, (rows, kept) in _rebuilt(store, spec, chunks, helper):
             cache.put(account, rows.values(), kept)
             judged += len(rows)
             if json_only:  # the report is joined from the cache: nothing kept (~15 MB at 100k)
                 continue
+            by_chunk[i] = [summary(j.row) for j in rows.values()]
             for r in (j.row for j in rows.values()):
-                people.append(summary(r))
                 if r["action"] != "none":
                     suggestions.append(r)
                 if all_rows:
                     everything.append(r)
+        people = [p for i in sorted(by_chunk) for p in by_chunk[i]]
         cache.finish_rebuild(account, key, now)
         if json_only:
             done = _json_only(cache, account, lessons, judged, True, 0)
@@ -492,18 +495,19 @@ _HERE: dict[Path, Store] = {}
 
 def _rebuilt(
     store: Store, spec: Rebuild, chunks: list[ChunkJob], helper: Analyser | None
-) -> Iterator[Rebuilt]:
-    """Each chunk's rows, in order: shared with the scan's analysis worker when it is
-    still there (a first scan: its sync used one), which reads the store through a
-    read-only connection of its own while this process writes the rows."""
+) -> Iterator[tuple[int, Rebuilt]]:
+    """Each chunk's index and rows: in order here, or shared with the scan's analysis
+    worker when it is still there (a first scan: its sync used one) as each is done.
+    The worker reads the store through a read-only connection of its own while this
+    process writes the rows."""
     if helper is None or not helper.active() or len(chunks) < 2:
-        for addresses, names in chunks:
-            yield _rebuild_chunk(store, spec, addresses, names)
+        for i, (addresses, names) in enumerate(chunks):
+            yield i, _rebuild_chunk(store, spec, addresses, names)
         return
     _HERE[spec.path] = store
     try:
-        for part in helper.share(partial(rebuild_chunks, spec), chunks):
-            yield from part
+        for i, (done,) in helper.share(partial(rebuild_chunks, spec), chunks):
+            yield i, done
     finally:
         _HERE.pop(spec.path, None)
 

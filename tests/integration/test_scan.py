@@ -543,8 +543,7 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
                 mp.setenv(k, v)
             mp.setattr(analysis, "WORKER_MIN", minimum)
             mp.setattr(judgement, "KEEP_MIN_MESSAGES", 2)  # histories kept: compared too
-            if name != "local":
-                mp.setattr(judgement, "REBUILD_CHUNK", 2)  # several chunks to share
+            mp.setattr(judgement, "REBUILD_CHUNK", 2)  # several chunks to share
             if name == "pieces":
                 # FETCH answers cut into 3-message pieces, texts sent two at a time, one
                 # chunk in flight: the main process takes work back, out of order.
@@ -572,6 +571,10 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
     assert worker.report.worker.get("judge", 0) > 0, "the worker judged correspondents"
     assert len(judged["local"][0]) >= 8 and len(judged["local"][1]) >= 3
     assert judged["worker"] == judged["local"] and judged["pieces"] == judged["local"]
+    # Chunks come back from the worker as they are done; the people keep their order.
+    assert worker.judgement is not None and local.judgement is not None
+    assert worker.judgement.people == local.judgement.people and len(local.judgement.people) >= 8
+    assert results["pieces"][0].judgement.people == local.judgement.people
     assert worker_rows == local_rows and len(local_rows) == 37
     assert sum(r[6] is not None for r in local_rows) >= 30  # tone stored for people's mail
     assert worker_skipped == local_skipped
