@@ -562,3 +562,22 @@ def test_a_flag_the_judgement_does_not_read_marks_no_one(tmp_path: Path) -> None
         row = judge(store, "a", ME, PolicySettings(), NOW).rows[0]
         assert (row["seen"], row["replied"]) == (1, 1)
         assert cache.dirty("a") == [] and cache.flag_changes("a", "p@x.example", 10) == []
+
+
+def test_a_worker_that_cannot_read_the_store_hands_its_chunk_back(tmp_path: Path) -> None:
+    """The worker judges through a read-only connection of its own; when it cannot open
+    one, the failure is the worker's (the scan's process then does the chunk), not the
+    scan's StoreError."""
+    import pytest
+
+    from inbox_filter import judgement
+    from inbox_filter.adapters.store import Store
+    from inbox_filter.core.policy import Marks
+    from inbox_filter.errors import StoreError
+
+    missing = tmp_path / "nowhere" / "state.sqlite3"
+    with pytest.raises(StoreError, match="cannot be read"):
+        Store.read_only(missing)
+    spec = judgement.Rebuild(missing, "a", frozenset(), PolicySettings(), Marks(), 0, 0, 100)
+    with pytest.raises(RuntimeError, match="cannot read the state database"):
+        judgement.rebuild_chunks(spec, [(["x@y.example"], {})])
