@@ -568,6 +568,8 @@ def test_a_worker_that_cannot_read_the_store_hands_its_chunk_back(tmp_path: Path
     """The worker judges through a read-only connection of its own; when it cannot open
     one, the failure is the worker's (the scan's process then does the chunk), not the
     scan's StoreError."""
+    import pickle
+
     import pytest
 
     from inbox_filter import judgement
@@ -580,4 +582,8 @@ def test_a_worker_that_cannot_read_the_store_hands_its_chunk_back(tmp_path: Path
         Store.read_only(missing)
     spec = judgement.Rebuild(missing, "a", frozenset(), PolicySettings(), Marks(), 0, 0, 100)
     with pytest.raises(RuntimeError, match="cannot read the state database"):
-        judgement.rebuild_chunks(spec, [(["x@y.example"], {})])
+        with Store.open(tmp_path / "scan") as store:
+            # What goes to the worker carries no connection of the scan's process.
+            sent = pickle.loads(pickle.dumps(judgement.RebuildChunks(spec, store)))
+        assert sent.store is None
+        sent([(["x@y.example"], {})])

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -489,8 +488,6 @@ class Rebuild:
 
 ChunkJob = tuple[list[str], dict[str, str]]  # correspondents, and their names
 Rebuilt = tuple[dict[str, JudgedRow], dict[str, Kept | None]]  # rows, histories to keep
-# The scan's own connection, for the chunks rebuild_chunks does in the scan's process.
-_HERE: dict[Path, Store] = {}
 
 
 def _rebuilt(
@@ -504,30 +501,37 @@ def _rebuilt(
         for i, (addresses, names) in enumerate(chunks):
             yield i, _rebuild_chunk(store, spec, addresses, names)
         return
-    _HERE[spec.path] = store
-    try:
-        for i, (done,) in helper.share(partial(rebuild_chunks, spec), chunks):
-            yield i, done
-    finally:
-        _HERE.pop(spec.path, None)
+    for i, (done,) in helper.share(RebuildChunks(spec, store), chunks):
+        yield i, done
 
 
-def rebuild_chunks(
-    spec: Rebuild, jobs: Sequence[ChunkJob]
-) -> tuple[list[Rebuilt], dict[str, float]]:
-    """Judge chunks of correspondents from scratch: in the scan's process with its
-    connection, or in the worker with a read-only one (its time reported as "judge")."""
-    store = _HERE.get(spec.path)
-    if store is not None:
-        return [_rebuild_chunk(store, spec, a, n) for a, n in jobs], {}
-    t0 = time.perf_counter()
-    try:
-        store = _worker_store(spec.path)
-    except InboxFilterError as exc:
-        # Not the scan's error: the scan's process then does the chunk with its own.
-        raise RuntimeError(f"the worker cannot read the state database: {exc}") from exc
-    out = [_rebuild_chunk(store, spec, a, n) for a, n in jobs]
-    return out, {"judge": time.perf_counter() - t0}
+class RebuildChunks:
+    """Judges chunks of correspondents from scratch: in the scan's process with the
+    scan's connection, and, pickled without it, in the worker with a read-only one of
+    its own (its time then reported as "judge")."""
+
+    def __init__(self, spec: Rebuild, store: Store | None = None) -> None:
+        self.spec = spec
+        self.store = store
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec}  # never a connection: it belongs to the scan's process
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spec, self.store = state["spec"], None
+
+    def __call__(self, jobs: Sequence[ChunkJob]) -> tuple[list[Rebuilt], dict[str, float]]:
+        spec = self.spec
+        if self.store is not None:
+            return [_rebuild_chunk(self.store, spec, a, n) for a, n in jobs], {}
+        t0 = time.perf_counter()
+        try:
+            store = _worker_store(spec.path)
+        except InboxFilterError as exc:
+            # Not the scan's error: the scan's process then does the chunk with its own.
+            raise RuntimeError(f"the worker cannot read the state database: {exc}") from exc
+        out = [_rebuild_chunk(store, spec, a, n) for a, n in jobs]
+        return out, {"judge": time.perf_counter() - t0}
 
 
 _WORKER_STORES: dict[Path, Store] = {}
