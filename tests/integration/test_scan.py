@@ -429,8 +429,8 @@ def test_malformed_corpus_through_imap(dovecot: DovecotServer, shared_data: Path
 
 def test_header_fetch_reads_the_same_with_items_renamed(dovecot: DovecotServer, tmp_path: Path,
                                                        monkeypatch) -> None:
-    """read_headers renames the 35-name echo of HEADER.FIELDS and INTERNALDATE before
-    imapclient parses the answer: every item must come out as imapclient reads it the
+    """read_headers renames the 35-name echo of HEADER.FIELDS, INTERNALDATE and
+    RFC822.SIZE before imapclient parses the answer: every item must come out as imapclient reads it the
     long way, and the arrival time as the same instant in UTC, whatever the local zone."""
     import time
     from datetime import UTC, datetime, timedelta, timezone
