@@ -519,10 +519,6 @@ class Analyser:
         with contextlib.suppress(Exception):
             self.worker["peak_rss_mb"] = future.result()
 
-    def active(self) -> bool:
-        """Whether a worker is there to share work with."""
-        return self.pool is not None
-
     def share(
         self, run: Callable[[Sequence[T]], tuple[R, dict[str, float]]], items: Sequence[T]
     ) -> Iterator[tuple[int, R]]:

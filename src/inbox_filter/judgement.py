@@ -497,7 +497,7 @@ def _rebuilt(
     worker when it is still there (a first scan: its sync used one) as each is done.
     The worker reads the store through a read-only connection of its own while this
     process writes the rows."""
-    if helper is None or not helper.active() or len(chunks) < 2:
+    if helper is None or len(chunks) < 2:  # (share runs all here when no worker is left)
         for i, (addresses, names) in enumerate(chunks):
             yield i, _rebuild_chunk(store, spec, addresses, names)
         return
