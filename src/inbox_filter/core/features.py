@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -258,6 +259,20 @@ def parse_date(value: str | None) -> datetime | None:
         return None
 
 
+@functools.lru_cache(maxsize=8192)
+def _address_list(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The distinct addresses of address header values, in order, and the (display
+    name, address) pairs that carry a name. Cached: the same From and To values come
+    back in message after message (a third of header parsing, before the cache)."""
+    found: dict[str, None] = {}
+    named: list[tuple[str, str]] = []
+    for name, addr in parse_address_list(list(values)):
+        found.setdefault(addr, None)
+        if name:
+            named.append((name[:200], addr))
+    return tuple(found), tuple(named)
+
+
 def extract_features(raw: RawMessage) -> MessageFeatures:
     """The features of one message. Never raises on malformed headers."""
     msg = headers_of_block(raw.header)
@@ -266,17 +281,18 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
     def addresses(*headers: str) -> tuple[str, ...]:
         vals: list[str] = []
         for h in headers:
-            vals.extend(_values(msg, h))
-        out: dict[str, None] = {}
-        for name, addr in parse_address_list(vals):
-            out.setdefault(addr, None)
-            if name and addr not in names:
-                names[addr] = name[:200]
-        return tuple(out)
+            vals.extend(msg.get(h, ()))
+        if not vals:
+            return ()
+        found, pairs = _address_list(tuple(vals))
+        for name, addr in pairs:
+            if addr not in names:
+                names[addr] = name
+        return found
 
-    senders = addresses("From")
+    senders = addresses("from")
     if not senders:
-        senders = addresses("Sender")
+        senders = addresses("sender")
     sender = senders[0] if senders else ""
     subject_raw = _values(msg, "Subject")
     subject = strip_controls(decode_words(subject_raw[0]))[:998] if subject_raw else ""
@@ -294,11 +310,11 @@ def extract_features(raw: RawMessage) -> MessageFeatures:
         message_id=mid[0] if mid else None,
         sender=sender,
         sender_name=names.get(sender, ""),
-        reply_to=addresses("Reply-To"),
-        to=addresses("To"),
-        cc=addresses("Cc"),
-        bcc=addresses("Bcc"),
-        delivered_to=addresses("Delivered-To", "X-Original-To"),
+        reply_to=addresses("reply-to"),
+        to=addresses("to"),
+        cc=addresses("cc"),
+        bcc=addresses("bcc"),
+        delivered_to=addresses("delivered-to", "x-original-to"),
         subject=subject,
         in_reply_to=message_ids(_values(msg, "In-Reply-To")),
         references=message_ids(_values(msg, "References")),
