@@ -79,6 +79,11 @@ def test_benchmark_smoke(_dovecot_required: None, tmp_path: Path) -> None:
     assert scen["flags"]["detail"]["folders"]["INBOX"]["flags_updated"] == 1000
     assert scen["flags_nocondstore"]["detail"]["folders"]["INBOX"]["flags_updated"] == 1000
     assert scen["raw_floor"]["detail"]["literal_bytes"] > 0
+    # Three rounds of floor, imapclient and cold scan: the median round is the one shown.
+    rounds = cold["detail"]["rounds"]
+    assert len(rounds) == 3 and all(r["cold"] > 0 and r["raw_floor"] > 0 for r in rounds)
+    median = sorted(r["cold_over_floor"] for r in rounds)[1]
+    assert median == round(cold["wall"] / scen["raw_floor"]["wall"], 3)
     served = cold["detail"]["dovecot"]  # Dovecot's own session counters
     assert served["hdr_bytes"] > 0 and served["body_bytes"] > 0
 
