@@ -586,6 +586,16 @@ def print_run(run: dict[str, Any]) -> None:
                 for i, (x, w) in enumerate(zip(row, widths, strict=True))
             )
         )
+    rounds = run["scenarios"]["cold"]["detail"].get("rounds") or []
+    if len(rounds) > 1:
+        print(
+            "cold rounds (floor / imapclient / cold s, cold/floor), the median shown above: "
+            + "; ".join(
+                f"{r['raw_floor']:.3f} / {r['imapclient_fetch']:.3f} / {r['cold']:.3f}, "
+                f"{r['cold_over_floor']:.2f}"
+                for r in rounds
+            )
+        )
     for name, f in run["scenarios"].items():
         w = f["detail"].get("worker") or {}
         if w:
