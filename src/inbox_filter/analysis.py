@@ -458,10 +458,13 @@ class Analyser:
     worker: dict[str, float] = field(default_factory=dict)  # the worker's time
     queue: deque[_Chunk[Any, Any]] = field(default_factory=deque)  # not yet given
     in_flight: list[_Chunk[Any, Any]] = field(default_factory=list)
+    # The worker's start (a new interpreter, imports, the tone model: ~0.3 s): until it
+    # is done, chunks stay queued for this process rather than wait in the pool.
+    ready: concurrent.futures.Future[None] | None = None
 
     def pump(self) -> None:
         """Give the worker queued chunks until IN_FLIGHT are unfinished."""
-        if self.pool is None:
+        if self.pool is None or (self.ready is not None and not self.ready.done()):
             return
         self.in_flight = [c for c in self.in_flight if c.future is not None and not c.future.done()]
         while len(self.in_flight) < IN_FLIGHT and self.queue:
@@ -499,7 +502,7 @@ class Analyser:
                 initializer=_worker_init,
                 initargs=(os.getpid(),),
             )
-            self.pool.submit(_warm_up)
+            self.ready = self.pool.submit(_warm_up)
         except Exception as exc:  # noqa: BLE001 - no worker: everything stays here
             self.broken(exc)
 

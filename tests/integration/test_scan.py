@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -544,6 +545,18 @@ def test_analysis_worker_stores_what_in_process_analysis_stores(dovecot: Dovecot
             mp.setattr(analysis, "WORKER_MIN", minimum)
             mp.setattr(judgement, "KEEP_MIN_MESSAGES", 2)  # histories kept: compared too
             mp.setattr(judgement, "REBUILD_CHUNK", 2)  # several chunks to share
+            if name != "local":
+                # A mailbox this small is done before a new worker has started (until then
+                # the scan's process does every chunk itself): wait for it here.
+                start = analysis.Analyser.start
+
+                def start_and_wait(self: analysis.Analyser, messages: int,
+                                   start: Any = start) -> None:
+                    start(self, messages)
+                    if self.ready is not None:
+                        self.ready.result(timeout=60)
+
+                mp.setattr(analysis.Analyser, "start", start_and_wait)
             if name == "pieces":
                 # FETCH answers cut into 3-message pieces, texts sent two at a time, one
                 # chunk in flight: the main process takes work back, out of order.
