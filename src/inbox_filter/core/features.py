@@ -259,7 +259,7 @@ def parse_date(value: str | None) -> datetime | None:
         return None
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def _address_list(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The distinct addresses of address header values, in order, and the (display
     name, address) pairs that carry a name. Cached: the same From and To values come
