@@ -133,3 +133,30 @@ def test_a_tiny_model_scores_as_its_weights_say() -> None:
     assert model.probability(analyze("thanks")) == pytest.approx(1 / (1 + math.exp(-2.0)))
     # "stop" is one of two word features (the word and the bigram "<s> stop"): 1/sqrt(2).
     assert model.decision(analyze("stop")) == pytest.approx(-4.0 / math.sqrt(2))
+
+
+def test_a_score_does_not_depend_on_the_hash_seed() -> None:
+    """The scan and its analysis worker are two processes with two string-hash seeds:
+    the same text must get the same score to the last bit in both (sums over n-grams
+    in a set's order would differ from process to process)."""
+    import os
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from inbox_filter.core import politeness\n"
+        "m = politeness.load_model()\n"
+        "texts = json.load(sys.stdin)\n"
+        "print(json.dumps([m.decision(politeness.analyze(t)).hex() for t in texts]))\n"
+    )
+    words = ["could", "you", "please", "thanks", "why", "not", "sorry", "hi", "so", "the",
+             "really", "great", "help", "me", "now"]
+    texts = [*SAMPLES, *(" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(60))
+                         for i in range(40))]
+    seen = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts), env=env,
+                             capture_output=True, text=True, check=True).stdout
+        seen.add(out)
+    assert len(seen) == 1

@@ -398,19 +398,18 @@ class PolitenessModel:
 
     def decision(self, a: Analysis) -> float:
         """Log-odds of politeness; equals ``bias + w . features(a)``, computed fast."""
-        # fsum over sets: a set's order follows string hashes, which differ between
-        # processes; an exact sum gives every process (scan, worker) the same score.
+        # Every sum runs in the text's own order (dicts keep the first occurrence of each
+        # n-gram): a set's order follows string hashes, which differ between processes,
+        # and the scan and its worker must give a text the same score to the last bit.
         sw = self.strategy_w
-        z = self.bias + math.fsum(sw.get(name, 0.0) for name in a.strategies)
+        z = self.bias + sum(map(sw.get, a.strategies, repeat(0.0)))
         words = a.words
         if words:
-            unigrams = set(words)
-            bigrams = set(zip(chain(("<s>",), words), words, strict=False))
-            z += math.fsum(
-                chain(
-                    map(self.unigram_w.get, unigrams, repeat(0.0)),
-                    map(self.bigram_w.get, bigrams, repeat(0.0)),
-                )
+            unigrams = dict.fromkeys(words)
+            bigrams = dict.fromkeys(zip(chain(("<s>",), words), words, strict=False))
+            z += (
+                sum(map(self.unigram_w.get, unigrams, repeat(0.0)))
+                + sum(map(self.bigram_w.get, bigrams, repeat(0.0)))
             ) / math.sqrt(len(unigrams) + len(bigrams))
         data = _char_bytes(a.norm)
         positions = len(data) - CHAR_N + 1
