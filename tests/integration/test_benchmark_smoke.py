@@ -87,7 +87,15 @@ def test_benchmark_smoke(_dovecot_required: None, tmp_path: Path) -> None:
     served = cold["detail"]["dovecot"]  # Dovecot's own session counters
     assert served["hdr_bytes"] > 0 and served["body_bytes"] > 0
 
+    # Each later scan is measured against a process start timed just before it.
+    for name in ("noop", "new", "new_same_day", "flags", "noop_nocondstore", "flags_nocondstore"):
+        assert scen[name]["detail"]["start_s"] > 0, name
+    noop = scen["noop"]
+    assert len(noop["detail"]["starts"]) == len(noop["detail"]["walls"]) == 5
     ratios = run["ratios"]
+    assert ratios["noop_above_start_s"] == round(noop["wall"] - noop["detail"]["start_s"], 4)
+    first = noop["wall"] - ratios["process_start_s"]
+    assert abs(ratios["noop_above_first_start_s"] - first) < 2e-4
     for key in (
         "process_start_s",
         "cold_wall_over_floor",
