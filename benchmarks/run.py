@@ -513,7 +513,7 @@ def ratios(scen: dict[str, Figures], plan: Plan, start: float) -> dict[str, floa
     for name in ("noop", "new", "new_same_day", "flags", "noop_nocondstore", "flags_nocondstore"):
         if name in scen:
             fig = scen[name]
-            # Against the start timed just before this run (see Runner.rescan); the
+            # Against the start timed just before this run (rescan in run_size); the
             # start timed before the cold rounds is kept for comparison.
             r[f"{name}_above_start_s"] = round(fig.wall - fig.detail.get("start_s", start), 4)
             r[f"{name}_above_first_start_s"] = round(fig.wall - start, 4)
