@@ -29,7 +29,7 @@ from typing import Any
 from tests.dovecot import DOVECOT_BIN, DovecotServer, start_dovecot
 from tests.integration.util import pw_env, write_config
 
-from benchmarks import loader
+from benchmarks import loader, slowlink
 from benchmarks.mailgen import ME, MailboxGenerator
 from benchmarks.plan import Plan, make_plan
 
@@ -48,6 +48,9 @@ NEW_RUNS = 3  # rounds of new mail (each its own messages): the median of 3
 # round with the median cold/floor ratio is reported. This machine's speed drifts by
 # 20-30 % within minutes; a ratio of two runs taken side by side drifts less.
 COLD_ROUNDS = 3
+# The slow link the floor and a cold scan are also measured over (RTT ms, Mbit/s; see
+# benchmarks/slowlink.py): a home connection to a mail provider, roughly.
+DEFAULT_LINK = "20:50"
 # tests/integration/test_scan.py::test_flag_sweep_without_condstore: no CONDSTORE/QRESYNC.
 NO_CONDSTORE_CAPS = (
     "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES "
@@ -285,9 +288,9 @@ class Setup:
     env: dict[str, str]
 
 
-def _setup(server: DovecotServer, user: str, where: Path) -> Setup:
+def _setup(server: DovecotServer, user: str, where: Path, port: int | None = None) -> Setup:
     where.mkdir(parents=True, exist_ok=True)
-    cfg = write_config(where, server, user, identities=(ME,))
+    cfg = write_config(where, server, user, identities=(ME,), port=port)
     return Setup(server, user, cfg, pw_env(server, user))
 
 
@@ -299,6 +302,7 @@ def run_size(
     flags: int,
     no_condstore: bool,
     cold_rounds: int = COLD_ROUNDS,
+    link: tuple[float, float | None] | None = None,
 ) -> dict[str, Any]:
     inbox, sent = SIZES[size]
     base = workdir / size
@@ -373,6 +377,26 @@ def run_size(
             if not last_round:
                 shutil.rmtree(where, ignore_errors=True)
         scen["raw_floor"], scen["imapclient_fetch"], scen["cold"] = _median_round(rounds_cold)
+
+        if link is not None:
+            # The same floor and a cold scan (empty state of its own) over a slow link,
+            # side by side: there round trips and transfer time set the pace.
+            rtt, mbit = link
+            speed = f"{mbit:g} Mbit/s" if mbit else "no bandwidth limit"
+            print(f"[{size}] floor and cold scan over a slow link ({rtt:g} ms, {speed}) ...")
+            with slowlink.slow_link(a.port, rtt, mbit) as port:
+                floor_cmd = [sys.executable, "-m", "benchmarks.rawfloor", "--port", str(port)]
+                floor_cmd += ["--user", a_user, "--plan", str(plan_path)]
+                floor, text, _ = runner.child("raw_floor_link", floor_cmd, a, a_user, pw)
+                floor.detail |= json.loads(text)
+                where = base / "a-link"
+                setup = _setup(a, a_user, where, port=port)
+                cold_cmd = [*scan, "--config", str(setup.config), "scan", "--dry-run", "--json"]
+                cold = scan_figures(*runner.child("cold_link", cold_cmd, a, a_user, setup.env))
+            shutil.rmtree(where, ignore_errors=True)
+            for fig in (floor, cold):
+                fig.detail["link"] = {"rtt_ms": rtt, "mbit": mbit}
+            scen["raw_floor_link"], scen["cold_link"] = floor, cold
 
         # -- the product's later scans, each right after a process start of its own:
         # what a run costs above the start is measured against a start timed in the
@@ -510,6 +534,8 @@ def ratios(scen: dict[str, Figures], plan: Plan, start: float) -> dict[str, floa
         "cold_rss_mb": round(cold.rss_mb, 1),
         "cold_ms_per_message": round(1000 * cold.wall / max(1, plan.messages), 3),
     }
+    if "cold_link" in scen:
+        r["cold_link_over_floor_link"] = _div(scen["cold_link"].wall, scen["raw_floor_link"].wall)
     for name in ("noop", "new", "new_same_day", "flags", "noop_nocondstore", "flags_nocondstore"):
         if name in scen:
             fig = scen[name]
@@ -683,6 +709,12 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-no-condstore", action="store_true", help="skip the second server without CONDSTORE"
     )
     ap.add_argument(
+        "--link",
+        default=DEFAULT_LINK,
+        help="RTT_MS[:MBIT] of a slow link to measure the floor and a cold scan over "
+        "as well (benchmarks/slowlink.py), or 'none'",
+    )
+    ap.add_argument(
         "--cold-rounds",
         type=int,
         default=COLD_ROUNDS,
@@ -693,6 +725,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         ap.error(f"unknown size {unknown[0]!r}; choose from {', '.join(SIZES)}")
+    try:
+        link = None if args.link.lower() == "none" else slowlink.parse_link(args.link)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     import inbox_filter
@@ -714,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.flags,
                 not args.skip_no_condstore,
                 max(1, args.cold_rounds),
+                link,
             )
             result["runs"][size] = run
             print_run(run)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = (
     "version",
@@ -23,8 +25,10 @@ SCENARIOS = (
     "cold_nocondstore",
     "noop_nocondstore",
     "flags_nocondstore",
+    "raw_floor_link",
+    "cold_link",
 )
-SCANS = SCENARIOS[3:]
+SCANS = (*SCENARIOS[3:11], "cold_link")
 STAGES = ("connect", "fetch", "parse", "tone", "store", "judge", "drafts")
 
 
@@ -41,6 +45,8 @@ def test_benchmark_smoke(_dovecot_required: None, tmp_path: Path) -> None:
             str(out),
             "--workdir",
             str(tmp_path / "work"),
+            "--link",
+            "30:40",
         ],
         cwd=REPO,
         capture_output=True,
@@ -111,5 +117,17 @@ def test_benchmark_smoke(_dovecot_required: None, tmp_path: Path) -> None:
     assert ratios["cold_wall_over_floor"] > 0 and ratios["cold_bytes_over_ideal"] > 0
     assert {t["key"] for t in run["targets"]} >= {"cold_wall_over_floor", "noop_above_start_s"}
     assert run["imports"]["noop"]["seconds"] > 0
+
+    # Over the slow link (30 ms, 40 Mbit/s): the proxy really delays every command, and
+    # the scan over it reads the same mail as the one on loopback.
+    floor_link, cold_link = scen["raw_floor_link"], scen["cold_link"]
+    assert floor_link["detail"]["link"] == {"rtt_ms": 30.0, "mbit": 40.0}
+    commands = floor_link["detail"]["commands"]
+    assert commands == scen["raw_floor"]["detail"]["commands"] > 10
+    assert floor_link["wall"] >= commands * 0.030
+    assert cold_link["detail"]["folders"]["INBOX"]["headers_fetched"] == 1000
+    assert cold_link["bytes_out"] == pytest.approx(cold["bytes_out"], rel=0.01)
+    link_ratio = round(cold_link["wall"] / floor_link["wall"], 3)
+    assert ratios["cold_link_over_floor_link"] == link_ratio
     # The temp data (Dovecot, Maildirs) is gone.
     assert not any((tmp_path / "work").iterdir())
