@@ -353,9 +353,9 @@ def _sync_folder(
     analyser.start(len(new_uids))
     where = f"{account}/{folder}"
     # A pipeline over batches: the headers of batch k are parsed (maybe by the worker)
-    # while this process fetches batch k+1's; batch k's texts are fetched next and
-    # analysed while batch k+1's are fetched; each batch is then stored with the
-    # checkpoint that covers it, in order.
+    # while this process fetches batch k+1's; batch k's texts are fetched next (with
+    # batch k+2's header FETCH already in flight) and analysed while batch k+1's are
+    # fetched; each batch is then stored with the checkpoint that covers it, in order.
     parsing: tuple[Checkpoint, Pending[Headers], int] | None = None
     analysing: tuple[Checkpoint, Pending[Batch], int] | None = None
 
@@ -399,12 +399,19 @@ def _sync_folder(
         done += count
         progress(folder, done, len(new_uids))
 
+    batches = [new_uids[i : i + batch_size] for i in range(0, len(new_uids), batch_size)]
     try:
-        for i in range(0, len(new_uids), batch_size):
-            batch = new_uids[i : i + batch_size]
+        # One header FETCH is always in flight ahead: batch k+1's is sent as soon as
+        # batch k's answer is in, so its round trip and the server's work overlap this
+        # process's work and the text FETCHes of batch k-1 (ImapSession.ask files each
+        # response under the command that asked for its UID).
+        ask_next = session.ask_headers(batches[0]) if batches else None
+        for k, batch in enumerate(batches):
             ctx.check()
             with ctx.stage("fetch"):
-                answer = session.fetch_headers_data(batch)
+                assert ask_next is not None
+                answer = ask_next()
+                ask_next = session.ask_headers(batches[k + 1]) if k + 1 < len(batches) else None
             # imapclient's parsing of the answer is pure work: the worker's, when there is one.
             headers = analyser.read_headers(folder, direction, answer)
             cp = replace(cp, last_uid=max(batch[-1], cp.last_uid))

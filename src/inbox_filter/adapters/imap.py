@@ -18,7 +18,8 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
@@ -41,7 +42,7 @@ from ..core.features import (
     parse_header_block,
 )
 from ..core.suggestions import DraftSeen
-from ..errors import AuthError, ConnectError, FolderError, ImapError, TlsError
+from ..errors import AuthError, ConnectError, FolderError, ImapError, InboxFilterError, TlsError
 from .secrets import Credential, Secret
 
 log = logging.getLogger(__name__)
@@ -341,6 +342,44 @@ def _replay(imap: Any, line: bytes) -> None:
                 imap.readline = own
 
 
+@dataclass(slots=True, eq=False)
+class _Asked:
+    """A FETCH sent by ImapSession.ask whose answer may not have been read yet."""
+
+    tag: Any
+    during: str
+    done: bool = False
+    data: list[Any] = field(default_factory=list)
+    error: InboxFilterError | None = None
+    uids: frozenset[int] = frozenset()
+
+
+_RESPONSE_UID = re.compile(rb"[( ]UID (\d+)")
+
+
+def _fetch_responses(entries: Sequence[Any]) -> Iterator[tuple[int | None, list[Any]]]:
+    """imaplib's FETCH entries grouped by response, each with its UID (None if it has
+    none). A response starts with ``b"n (..."`` (imaplib drops the ``* ``); lines
+    after one of its literals start with a space or ``)``, never a digit."""
+    group: list[Any] = []
+    for entry in entries:
+        line = entry[0] if isinstance(entry, tuple) else entry
+        if group and isinstance(line, bytes) and line[:1].isdigit():
+            yield _uid_of(group), group
+            group = []
+        group.append(entry)
+    if group:
+        yield _uid_of(group), group
+
+
+def _uid_of(group: list[Any]) -> int | None:
+    for entry in group:
+        line = entry[0] if isinstance(entry, tuple) else entry
+        if isinstance(line, bytes) and (m := _RESPONSE_UID.search(line)) is not None:
+            return int(m[1])
+    return None
+
+
 _PART_HEADER_ITEMS = ("BODY.PEEK[1.MIME]", "BODY.PEEK[1.1.MIME]")
 _FIRST_PART_MIME = b"BODY[1.MIME]"
 _FIRST_CHILD_MIME = b"BODY[1.1.MIME]"
@@ -449,6 +488,10 @@ class ImapSession:
         self.auth_mechanism = "LOGIN"
         self.tls_version: str | None = None
         self.cipher: str | None = None
+        # FETCH commands sent and not yet answered (ask), oldest first, and which of
+        # them asked for each UID: their responses may come in any order.
+        self._inflight: deque[_Asked] = deque()
+        self._owner: dict[int, _Asked] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> ImapSession:
@@ -470,6 +513,13 @@ class ImapSession:
                 self.client.shutdown()
 
     def _call(self, during: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Any other command waits until the FETCH answers in flight are read: imaplib
+        # would otherwise file their untagged data under its own answer.
+        while self._inflight:
+            self._read_oldest()
+        return self._guard(during, fn, *args, **kwargs)
+
+    def _guard(self, during: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (OSError, imapclient.exceptions.IMAPClientError) as exc:
@@ -477,12 +527,12 @@ class ImapSession:
 
     def _fetch(
         self,
-        uids: str,
+        uids: Sequence[int] | str,
         items: Sequence[str],
         during: str,
         modifiers: str | None = None,
     ) -> dict[int, dict[bytes, Any]]:
-        """``UID FETCH`` with a UID set string such as ``1:500,502``, parsed.
+        """``UID FETCH`` of UIDs, or of a UID set string such as ``1:500,502``, parsed.
 
         imapclient's ``fetch`` turns the message set back into ints to filter its
         answer, so it cannot take a range; a range keeps the command short when a
@@ -490,36 +540,97 @@ class ImapSession:
         makes, minus that filter (unsolicited FETCHes are dropped by the callers).
         """
         data = self._fetch_data(uids, items, during, modifiers)
-        return self._call(  # type: ignore[no-any-return]
+        return self._guard(  # type: ignore[no-any-return]
             during, lambda: dict(parse_fetch_response(data, self.client.normalise_times, True))
         )
 
     def _fetch_data(
         self,
-        uids: str,
+        uids: Sequence[int] | str,
         items: Sequence[str],
         during: str,
         modifiers: str | None = None,
     ) -> list[Any]:
         """The answer to a ``UID FETCH`` as imaplib read it, before imapclient parses it."""
+        return self.ask(uids, items, during, modifiers)()
+
+    def ask(
+        self,
+        uids: Sequence[int] | str,
+        items: Sequence[str],
+        during: str,
+        modifiers: str | None = None,
+    ) -> Callable[[], list[Any]]:
+        """Send a ``UID FETCH`` now; the returned function waits for its answer (the
+        same as ``_fetch_data``'s). Several may be in flight: on a slow link each
+        round trip then overlaps the transfer of the answers before it.
+
+        A server may answer pipelined commands together (Dovecot sends every FETCH
+        response of three pipelined FETCHes before the first tagged OK), so each
+        response goes to the command that asked for its UID. Only a FETCH given its
+        UIDs as numbers is pipelined; one given a set like ``1:*`` (or asking a UID
+        another in flight asks) is sent once the others are read, and gets every
+        response that comes while it is the one being read.
+        """
+        wanted = None if isinstance(uids, str) else frozenset(uids)
+        if self._inflight and (wanted is None or not wanted.isdisjoint(self._owner)):
+            while self._inflight:
+                self._read_oldest()
         imap = self.client._imap
-        args = ["FETCH", uids, "({})".format(" ".join(items))]
+        args = ["FETCH", uids if isinstance(uids, str) else uid_set(uids)]
+        args.append("({})".format(" ".join(items)))
         if modifiers:
             args.append(f"({modifiers})")
+        asked = _Asked(self._guard(during, imap._command, "UID", *args), during)
+        self._inflight.append(asked)
+        if wanted is not None:
+            self._owner.update(dict.fromkeys(wanted, asked))
+            asked.uids = wanted
 
-        def run() -> list[Any]:
-            tag = imap._command("UID", *args)
-            typ, data = read_fetch_answer(imap, tag)
+        def answer() -> list[Any]:
+            while not asked.done:
+                self._read_oldest()
+            if asked.error is not None:
+                raise asked.error
+            data, asked.data = asked.data, []  # handed over once: not kept here
+            return data
+
+        return answer
+
+    def _read_oldest(self) -> None:
+        """Read until the oldest FETCH in flight is answered, each response filed
+        under the command that asked for its UID (see ``ask``; one nobody asked for
+        goes to this command's answer, as imaplib would file it). A refused
+        command's error is kept for its owner; a broken connection is raised here,
+        whichever answer the caller was waiting for."""
+        asked = self._inflight[0]
+        imap = self.client._imap
+
+        def run() -> None:
+            typ, data = read_fetch_answer(imap, asked.tag)
+            for uid, entries in _fetch_responses(imap.untagged_responses.pop("FETCH", ())):
+                owner = self._owner.get(uid, asked) if uid is not None else asked
+                owner.data.extend(entries)
             if typ != "OK":
                 raise imapclient.exceptions.IMAPClientError(
                     f"FETCH failed: {data[0]!r}" if data else "FETCH failed"
                 )
-            typ, data = imap._untagged_response(typ, data, "FETCH")
-            if data == [None]:
-                return []
-            return list(data)
 
-        return self._call(during, run)  # type: ignore[no-any-return]
+        try:
+            self._guard(asked.during, run)
+        except InboxFilterError as exc:
+            asked.error = exc
+            if isinstance(exc.__cause__, OSError | imaplib.IMAP4.abort):
+                self._inflight.clear()  # nothing more will be read on this connection
+                self._owner.clear()
+                raise
+        finally:
+            asked.done = True
+            if self._inflight and self._inflight[0] is asked:
+                self._inflight.popleft()
+            for uid in asked.uids:
+                if self._owner.get(uid) is asked:
+                    del self._owner[uid]
 
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
@@ -684,15 +795,23 @@ class ImapSession:
     def fetch_headers_data(self, uids: Sequence[int]) -> HeaderAnswer:
         """The header FETCH for ``uids`` as read off the connection; ``read_headers``
         parses it (in the analysis worker, during a large sync)."""
-        data = self._fetch_data(uid_set(uids), [*META_ITEMS, HEADER_ITEM], "fetching headers")
-        return HeaderAnswer(list(uids), data, self.client.normalise_times, _where(self.account))
+        return self.ask_headers(uids)()
+
+    def ask_headers(self, uids: Sequence[int]) -> Callable[[], HeaderAnswer]:
+        """``fetch_headers_data`` sent now, its answer read when the returned function
+        is called (see ``ask``)."""
+        read = self.ask(uids, [*META_ITEMS, HEADER_ITEM], "fetching headers")
+        asked = list(uids)
+        return lambda: HeaderAnswer(
+            asked, read(), self.client.normalise_times, _where(self.account)
+        )
 
     def fetch_text_parts(self, uids: Sequence[int]) -> dict[int, TextPart]:
         """The text part of each multipart message that has one: from the MIME headers of
         its part 1 and 1.1 where they settle it (core.features.mime_text_part), else from
         its BODYSTRUCTURE. Two header literals cost imapclient a quarter of the parsing
         of a structure, whose every quoted string it reads a character at a time."""
-        resp = self._fetch(uid_set(uids), _PART_HEADER_ITEMS, "fetching part headers")
+        resp = self._fetch(uids, _PART_HEADER_ITEMS, "fetching part headers")
         out: dict[int, TextPart] = {}
         unsure: list[int] = []
         for uid in uids:
@@ -712,7 +831,7 @@ class ImapSession:
 
     def fetch_structure(self, uids: Sequence[int]) -> dict[int, TextPart]:
         """The text part of each message that has one, from its BODYSTRUCTURE."""
-        resp = self._fetch(uid_set(uids), ["BODYSTRUCTURE"], "fetching structure")
+        resp = self._fetch(uids, ["BODYSTRUCTURE"], "fetching structure")
         wanted = set(uids)
         out: dict[int, TextPart] = {}
         for uid, item in resp.items():
@@ -738,7 +857,7 @@ class ImapSession:
         out: dict[int, bytes] = {}
         for section, uids in by_section.items():
             item = f"BODY.PEEK[{section}]<0.{TEXT_LIMIT}>"
-            resp = self._fetch(uid_set(uids), [item], "fetching text")
+            resp = self._fetch(uids, [item], "fetching text")
             prefix = f"BODY[{section}]".encode()
             wanted_uids = set(uids)
             for uid, data in resp.items():
