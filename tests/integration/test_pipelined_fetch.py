@@ -94,3 +94,16 @@ def test_a_refused_fetch_fails_alone(session: ImapSession) -> None:
         bad()
     assert _uids_in(before()) == {1, 2, 3}
     assert session.search_uids(30) == set(range(1, 31))  # the connection is fine
+
+
+def test_a_broken_connection_fails_every_answer_in_flight(session: ImapSession) -> None:
+    import socket
+
+    first = session.ask([1, 2, 3], HEADERS, "t")
+    second = session.ask([4, 5, 6], HEADERS, "t")
+    session.client._imap.sock.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(ImapError):
+        first()
+    with pytest.raises(ImapError):  # the same error, not a read on a dead connection
+        second()
+    assert not session._inflight and not session._owner

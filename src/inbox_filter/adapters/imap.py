@@ -621,7 +621,11 @@ class ImapSession:
         except InboxFilterError as exc:
             asked.error = exc
             if isinstance(exc.__cause__, OSError | imaplib.IMAP4.abort):
-                self._inflight.clear()  # nothing more will be read on this connection
+                # Nothing more will be read on this connection: every answer in flight
+                # fails with this error.
+                for other in self._inflight:
+                    other.error, other.done = exc, True
+                self._inflight.clear()
                 self._owner.clear()
                 raise
         finally:
