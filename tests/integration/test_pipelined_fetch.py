@@ -8,6 +8,7 @@ until they are read.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,17 +36,24 @@ def _uids_in(data: list) -> set[int]:
     return out
 
 
-@pytest.fixture
-def session(dovecot: DovecotServer, tmp_path: Path, monkeypatch):
+@contextmanager
+def _opened(dovecot: DovecotServer, tmp_path: Path, monkeypatch, port: int | None = None):
+    """A session on INBOX holding 30 messages (UIDs 1-30), on ``port`` if given."""
     user, _ = dovecot.new_user()
     for i in range(30):
         dovecot.append(user, "INBOX", mail(f"p{i}@example.com", ME, f"s{i}", f"body {i} " * 20,
                                            mid=f"<m{i}@example.com>"))
-    acc = load_settings(write_config(tmp_path, dovecot, user)).accounts[0]
+    acc = load_settings(write_config(tmp_path, dovecot, user, port=port)).accounts[0]
     for k, v in pw_env(dovecot, user).items():
         monkeypatch.setenv(k, v)
     with imap.connect(acc, secrets.get_credential(acc)) as s:
         s.examine("INBOX")
+        yield s
+
+
+@pytest.fixture
+def session(dovecot: DovecotServer, tmp_path: Path, monkeypatch):
+    with _opened(dovecot, tmp_path, monkeypatch) as s:
         yield s
 
 
@@ -106,16 +114,9 @@ def test_a_broken_connection_fails_every_answer_in_flight(
     # Through a proxy that holds back everything after the first FETCH: no answer can
     # reach the client before the cut (on loopback Dovecot answered both before the
     # socket was shut, and the answers were read from the kernel's buffer).
-    user, _ = dovecot.new_user()
-    for i in range(6):
-        dovecot.append(user, "INBOX", mail(f"p{i}@example.com", ME, f"s{i}", "body", mid=f"<c{i}@example.com>"))
     proxy = FaultProxy((dovecot.host, dovecot.port))
     try:
-        acc = load_settings(write_config(tmp_path, dovecot, user, port=proxy.port)).accounts[0]
-        for k, v in pw_env(dovecot, user).items():
-            monkeypatch.setenv(k, v)
-        with imap.connect(acc, secrets.get_credential(acc)) as s:
-            s.examine("INBOX")
+        with _opened(dovecot, tmp_path, monkeypatch, port=proxy.port) as s:
             proxy.fault = Fault("stall", 0, during="UID FETCH")
             first = s.ask([1, 2, 3], HEADERS, "t")
             second = s.ask([4, 5, 6], HEADERS, "t")
